@@ -1,0 +1,53 @@
+"""The channel capability table (DESIGN.md): what each channel tracks.
+
+The only place that knows it; ingestion refuses untracked events through it,
+the status engine derives implied opens and deliveries through it, metrics
+show untracked counts as null through it.
+"""
+
+from campaigns.vocabulary import Channel
+
+# Milestones a channel may or may not track. Pipeline outcomes (queued,
+# drafted, attempted, sent, failed, undeliverable) apply to every channel.
+DELIVERED = "delivered"
+OPENED = "opened"
+CLICKED = "clicked"
+CONVERTED = "converted"
+BOUNCED = "bounced"
+SUPPRESSED = "suppressed"
+SPAMMED = "spammed"
+UNSUBSCRIBED = "unsubscribed"
+
+TRACKABLE = (DELIVERED, OPENED, CLICKED, CONVERTED, BOUNCED, SUPPRESSED, SPAMMED, UNSUBSCRIBED)
+
+CAPABILITIES: dict[str, frozenset[str]] = {
+    Channel.EMAIL: frozenset(TRACKABLE),
+    Channel.SMS: frozenset({DELIVERED, CLICKED, CONVERTED, BOUNCED}),
+    Channel.PUSH: frozenset({OPENED, CLICKED, CONVERTED}),
+    Channel.SLACK: frozenset({CLICKED}),
+    Channel.WEBHOOK: frozenset({CLICKED}),
+    Channel.AIRSHIP: frozenset({CONVERTED}),
+}
+
+
+def tracks(channel: str, milestone: str) -> bool:
+    return milestone in CAPABILITIES[channel]
+
+
+def accepts_event(channel: str, event_type: str) -> bool:
+    """Whether an event of this type may be recorded for a message on this channel."""
+    if event_type in TRACKABLE:
+        return tracks(channel, event_type)
+    return True
+
+
+def reports_delivery(channel: str) -> bool:
+    return tracks(channel, DELIVERED)
+
+
+def tracks_opens(channel: str) -> bool:
+    return tracks(channel, OPENED)
+
+
+def link_tracking_applies(channel: str) -> bool:
+    return tracks(channel, CLICKED)

@@ -1,0 +1,265 @@
+"""The metric definitions (DESIGN.md "Metric definitions"): the one module
+that decides what a message counts for, and how counters become counts,
+totals and rates.
+
+Writing side: ``message_contribution`` says which counters one message adds
+to; messaging.ingest moves the counters by the difference between a
+message's contribution before and after a batch, and reconcile_metrics sums
+contributions from scratch. Reading side: ``campaign_metrics`` reads the
+counters (never the messages) and builds the API's shape.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Protocol
+
+from campaigns import channels
+from campaigns.models import (
+    Action,
+    ActionCounter,
+    Campaign,
+    Link,
+    LinkCounter,
+    SeriesBasis,
+    SeriesCounter,
+)
+from campaigns.vocabulary import BounceType, Status
+
+# Reached counts: unique messages that ever reached the milestone.
+REACHED = (
+    "sent",
+    "delivered",
+    "opened",
+    "clicked",
+    "converted",
+    "bounced",
+    "spammed",
+    "unsubscribed",
+)
+BOUNCE_SPLIT = ("hard_bounced", "soft_bounced")
+# Current counts shown in the API's counts (the rest of the buckets are the
+# reached statuses above).
+CURRENT_SHOWN = ("queued", "drafted", "attempted", "failed", "undeliverable", "suppressed")
+TOTALS = ("opens", "clicks", "machine_opens", "machine_clicks")
+SERIES = ("sent", "delivered", "opened", "clicked", "converted", "bounced")
+LINK_METRICS = ("clicks", "unique_clicks")
+MESSAGES = "messages"
+
+# Which capability each count and total needs; a channel without it shows null.
+NEEDS = {
+    "delivered": channels.DELIVERED,
+    "opened": channels.OPENED,
+    "clicked": channels.CLICKED,
+    "converted": channels.CONVERTED,
+    "bounced": channels.BOUNCED,
+    "hard_bounced": channels.BOUNCED,
+    "soft_bounced": channels.BOUNCED,
+    "spammed": channels.SPAMMED,
+    "unsubscribed": channels.UNSUBSCRIBED,
+    "suppressed": channels.SUPPRESSED,
+    "opens": channels.OPENED,
+    "machine_opens": channels.OPENED,
+    "clicks": channels.CLICKED,
+    "machine_clicks": channels.CLICKED,
+}
+
+# rate: (numerator, denominator). "delivered" as a denominator means
+# delivered where the channel reports delivery and sent where it does not.
+RATES = {
+    "delivery": ("delivered", "sent"),
+    "open": ("opened", "delivered*"),
+    "click": ("clicked", "delivered*"),
+    "click_to_open": ("clicked", "opened"),
+    "conversion": ("converted", "delivered*"),
+    "bounce": ("bounced", "sent"),
+    "spam": ("spammed", "delivered*"),
+    "unsubscribe": ("unsubscribed", "delivered*"),
+}
+RATE_FORMULAS = {
+    name: f"{numerator} / {denominator.rstrip('*')}"
+    for name, (numerator, denominator) in RATES.items()
+}
+REACHED_DENOMINATOR = "reached_denominator"  # internal counter behind "delivered*"
+
+
+def current_metric(status: str) -> str:
+    return f"current_{status}"
+
+
+class StateLike(Protocol):
+    status: str | None
+    bounce_type: str | None
+    open_count: int
+    click_count: int
+    machine_open_count: int
+    machine_click_count: int
+    link_clicks: tuple[tuple[int, int], ...]
+
+    def at(self, milestone: str) -> datetime | None: ...
+
+
+CounterKey = tuple  # ("action", action_id, metric) | ("link", link_id, metric)
+#                     | ("series", action_id, basis, bucket, metric)
+
+
+def hour(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def message_contribution(
+    *,
+    action_id: int,
+    channel: str,
+    state: StateLike | None,
+    created_at: datetime,
+) -> Counter:
+    """Every counter one message adds 1 (or its counts) to. ``state`` None
+    means the message is out of the metrics (a discarded draft)."""
+    out: Counter = Counter()
+    if state is None or state.status is None:
+        return out
+
+    def add(metric: str, value: int = 1) -> None:
+        if value:
+            out[("action", action_id, metric)] += value
+
+    add(MESSAGES)
+    add(current_metric(state.status))
+    for milestone in REACHED:
+        if state.at(milestone) is not None:
+            add(milestone)
+    if state.at("bounced") is not None:
+        add("hard_bounced" if state.bounce_type == BounceType.HARD else "soft_bounced")
+    reached_denominator = "delivered" if channels.reports_delivery(channel) else "sent"
+    if state.at(reached_denominator) is not None:
+        add(REACHED_DENOMINATOR)
+    add("opens", state.open_count)
+    add("clicks", state.click_count)
+    add("machine_opens", state.machine_open_count)
+    add("machine_clicks", state.machine_click_count)
+
+    for link_id, clicks in state.link_clicks:
+        out[("link", link_id, "clicks")] += clicks
+        out[("link", link_id, "unique_clicks")] += 1
+
+    # Series: by send date every milestone lands in the hour the message was
+    # sent (or created, before it is sent); by event date in its own hour.
+    send_bucket = hour(state.at("sent") or created_at)
+    for milestone in SERIES:
+        moment = state.at(milestone)
+        if moment is None:
+            continue
+        out[("series", action_id, SeriesBasis.SEND.value, send_bucket, milestone)] += 1
+        out[("series", action_id, SeriesBasis.EVENT.value, hour(moment), milestone)] += 1
+    return out
+
+
+def contribution_delta(before: Counter, after: Counter) -> dict[CounterKey, int]:
+    delta: dict[CounterKey, int] = {}
+    for key in before.keys() | after.keys():
+        change = after.get(key, 0) - before.get(key, 0)
+        if change:
+            delta[key] = change
+    return delta
+
+
+# --- Reading ------------------------------------------------------------------
+
+
+def rate(numerator: int | None, denominator: int | None) -> float | None:
+    """A rate whose denominator is zero (or untracked) is undefined: None."""
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator
+
+
+def _block(raw: Mapping[str, int], channel: str | None) -> dict[str, Any]:
+    """counts, totals and rates from raw counter values; with a channel,
+    counts it does not track are None."""
+
+    def value(metric: str) -> int | None:
+        if channel is not None and metric in NEEDS and not channels.tracks(channel, NEEDS[metric]):
+            return None
+        return raw.get(metric, 0)
+
+    counts = {name: value(name) for name in REACHED + BOUNCE_SPLIT}
+    for status in CURRENT_SHOWN:
+        untracked = value(status) is None if status in NEEDS else False
+        counts[status] = None if untracked else raw.get(current_metric(status), 0)
+    totals = {name: value(name) for name in TOTALS}
+    denominators = {**counts, "delivered*": raw.get(REACHED_DENOMINATOR, 0)}
+    rates = {
+        name: rate(counts[numerator], denominators[denominator])
+        for name, (numerator, denominator) in RATES.items()
+    }
+    return {"counts": counts, "totals": totals, "rates": rates}
+
+
+def status_buckets(raw: Mapping[str, int]) -> dict[str, int]:
+    """Every message sits in exactly one bucket, its current status."""
+    return {status: raw.get(current_metric(status), 0) for status in Status.values}
+
+
+def campaign_metrics(campaign: Campaign, *, basis: str = SeriesBasis.SEND) -> dict[str, Any]:
+    actions = list(Action.objects.filter(campaign=campaign).order_by("id"))
+    per_action: dict[int, Counter] = defaultdict(Counter)
+    for action_id, metric, value in ActionCounter.objects.filter(campaign=campaign).values_list(
+        "action_id", "metric", "value"
+    ):
+        per_action[action_id][metric] += value
+
+    overall: Counter = Counter()
+    per_channel: dict[str, Counter] = defaultdict(Counter)
+    by_action = []
+    for action in actions:
+        raw = per_action[action.id]
+        overall.update(raw)
+        per_channel[action.channel].update(raw)
+        by_action.append(
+            {
+                "action": action.id,
+                "name": action.name,
+                "channel": action.channel,
+                **_block(raw, action.channel),
+            }
+        )
+
+    links: dict[int, dict[str, Any]] = {}
+    for link_id, url, metric, value in LinkCounter.objects.filter(campaign=campaign).values_list(
+        "link_id", "link__url", "metric", "value"
+    ):
+        row = links.setdefault(
+            link_id, {"link": link_id, "url": url, "clicks": 0, "unique_clicks": 0}
+        )
+        row[metric] += value
+    for link_id, url in (
+        Link.objects.filter(action__campaign=campaign)
+        .exclude(id__in=links.keys())
+        .values_list("id", "url")
+    ):
+        links[link_id] = {"link": link_id, "url": url, "clicks": 0, "unique_clicks": 0}
+
+    series: dict[datetime, dict[str, Any]] = {}
+    for bucket, metric, value in (
+        SeriesCounter.objects.filter(campaign=campaign, basis=basis)
+        .values_list("bucket", "metric", "value")
+        .order_by("bucket")
+    ):
+        row = series.setdefault(bucket, {"bucket": bucket.isoformat(), **dict.fromkeys(SERIES, 0)})
+        row[metric] += value
+
+    return {
+        "campaign": campaign.id,
+        "messages": overall.get(MESSAGES, 0),
+        **_block(overall, None),
+        "status_buckets": status_buckets(overall),
+        "by_action": by_action,
+        "by_channel": {
+            channel: _block(raw, channel) for channel, raw in sorted(per_channel.items())
+        },
+        "links": [links[key] for key in sorted(links)],
+        "series": [row for _, row in sorted(series.items()) if any(row[m] for m in SERIES)],
+    }

@@ -1,0 +1,30 @@
+"""The one normalised event shape every edge produces: provider parsers,
+tracking endpoints, the API, the pipeline and attribution all hand lists of
+these to messaging.ingest.apply_events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    type: str  # an EventType value
+    occurred_at: datetime  # aware; the provider's or device's time
+    idempotency_key: str  # unique per message: provider event id, or a natural key
+    source: str  # a Source value
+    message_id: int | None = None  # ours, when the event carries it
+    provider: str = ""
+    provider_message_id: str = ""  # fallback correlation
+    link_id: int | None = None
+    link_url: str = ""  # a provider-reported click: matched to the action's links
+    machine: bool = False
+    bounce_type: str = ""  # "hard" / "soft" on bounces
+    reason: str = ""  # failure, undeliverable or suppression reason
+    # A provider's own suppression verdict or an event that suppresses:
+    # "hard_bounce" / "spam_complaint" add a suppression entry, "unsubscribed"
+    # marks the person unsubscribed.
+    suppression: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,337 @@
+"""The ingestion core: applies a batch of normalised events to the database.
+
+The only writer of message statuses, milestones and metric counters. One
+transaction per batch, a handful of queries whatever its size:
+
+1. resolve message ids (ours, else the provider's message id),
+2. lock the affected messages in id order (so concurrent batches cannot
+   deadlock), load their stored events,
+3. refuse events their channel does not track, drop duplicates,
+4. insert the new events in bulk,
+5. recompute each touched message with the status engine, update the
+   changed ones in bulk,
+6. move the counters by exactly the difference of each message's metric
+   contribution before and after,
+7. side effects: suppression entries (hard bounce, spam complaint, a
+   provider's suppression verdict) and person unsubscribes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from campaigns import channels
+from campaigns.metrics import contribution_delta, message_contribution
+from campaigns.models import Link
+from campaigns.vocabulary import Channel, EventType
+from messaging import counters
+from messaging.events import Event
+from messaging.models import Message, MessageEvent, Person, Suppression, SuppressionReason
+from messaging.status import MILESTONES, EventFact, MessageState, compute_state
+
+
+class EventRefused(ValueError):
+    """An event its message's channel does not track (API callers answer 4xx)."""
+
+    def __init__(self, event: Event, channel: str):
+        self.event = event
+        self.channel = channel
+        super().__init__(f"A {channel} message does not track '{event.type}' events.")
+
+
+@dataclass
+class IngestResult:
+    stored: int = 0  # new event rows
+    duplicates: int = 0
+    refused: int = 0
+    changed_messages: int = 0
+    unmatched: list[Event] = field(default_factory=list)
+
+
+_EVENT_FIELDS = (
+    "message_id",
+    "type",
+    "occurred_at",
+    "idempotency_key",
+    "machine",
+    "bounce_type",
+    "reason",
+    "link_id",
+)
+
+
+def fact_of(row: dict | MessageEvent) -> EventFact:
+    get = row.get if isinstance(row, dict) else lambda name: getattr(row, name)
+    return EventFact(
+        type=get("type"),
+        occurred_at=get("occurred_at"),
+        key=get("idempotency_key"),
+        machine=get("machine"),
+        bounce_type=get("bounce_type"),
+        reason=get("reason"),
+        link_id=get("link_id"),
+    )
+
+
+def state_of_message(message: Message, facts: Iterable[EventFact]) -> MessageState | None:
+    """The state the metrics see; a discarded message counts for nothing."""
+    if message.discarded_at is not None:
+        return None
+    return compute_state(message.channel, facts)
+
+
+def contribution_of(message: Message, state: MessageState | None) -> Counter:
+    return message_contribution(
+        action_id=message.action_id,
+        channel=message.channel,
+        state=state,
+        created_at=message.created_at,
+    )
+
+
+def apply_events(events: Sequence[Event], *, strict: bool = False) -> IngestResult:
+    """Apply a batch (any mix of messages). With ``strict`` an untracked event
+    raises EventRefused and nothing is stored; otherwise it is stored as
+    history of type "refused" and the rest of the batch applies."""
+    result = IngestResult()
+    if not events:
+        return result
+    events = _resolve_message_ids(events, result)
+    if not events:
+        return result
+    now = timezone.now()
+    with transaction.atomic():
+        ids = sorted({event.message_id for event in events})
+        locked = Message.objects.select_for_update(**_lock_options()).filter(id__in=ids)
+        messages = {message.id: message for message in locked.order_by("id")}
+        matched = []
+        for event in events:
+            if event.message_id in messages:
+                matched.append(event)
+            else:
+                result.unmatched.append(event)
+        if not matched:
+            return result
+
+        stored: dict[int, list[EventFact]] = defaultdict(list)
+        seen: set[tuple[int, str]] = set()
+        for row in MessageEvent.objects.filter(message_id__in=messages.keys()).values(
+            *_EVENT_FIELDS
+        ):
+            stored[row["message_id"]].append(fact_of(row))
+            seen.add((row["message_id"], row["idempotency_key"]))
+
+        links = _links_by_url(messages.values(), matched)
+        new_rows: list[MessageEvent] = []
+        new_by_message: dict[int, list[Event]] = defaultdict(list)
+        for event in matched:
+            message = messages[event.message_id]
+            if (event.message_id, event.idempotency_key) in seen:
+                result.duplicates += 1
+                continue
+            seen.add((event.message_id, event.idempotency_key))
+            event = _admit(event, message, links, strict=strict)
+            if event.type == EventType.REFUSED:
+                result.refused += 1
+            new_rows.append(_row(event, now))
+            new_by_message[event.message_id].append(event)
+
+        if not new_rows:
+            return result
+        MessageEvent.objects.bulk_create(new_rows, ignore_conflicts=True, batch_size=1000)
+        result.stored = len(new_rows)
+
+        changes = []
+        delta: Counter = Counter()
+        for message_id, new_events in new_by_message.items():
+            message = messages[message_id]
+            before_facts = stored[message_id]
+            after_facts = before_facts + [_fact(event) for event in new_events]
+            before = state_of_message(message, before_facts)
+            after = state_of_message(message, after_facts)
+            delta.update(
+                contribution_delta(
+                    contribution_of(message, before), contribution_of(message, after)
+                )
+            )
+            if after is not None and assign_state(message, after):
+                changes.append(message)
+        result.changed_messages = len(changes)
+        save_message_states(changes, now)
+        counters.apply_delta(delta, {m.action_id: m.campaign_id for m in messages.values()})
+        _side_effects(messages, new_by_message)
+    return result
+
+
+def _lock_options() -> dict:
+    # Lock only the message rows, not joined tables (PostgreSQL).
+    return {"of": ("self",)} if connection.features.has_select_for_update_of else {}
+
+
+def _resolve_message_ids(events: Sequence[Event], result: IngestResult) -> list[Event]:
+    missing = {
+        e.provider_message_id for e in events if e.message_id is None and e.provider_message_id
+    }
+    by_provider_id: dict[str, int] = {}
+    if missing:
+        by_provider_id = dict(
+            Message.objects.filter(provider_message_id__in=missing).values_list(
+                "provider_message_id", "id"
+            )
+        )
+    resolved = []
+    for event in events:
+        if event.message_id is None:
+            message_id = by_provider_id.get(event.provider_message_id)
+            if message_id is None:
+                result.unmatched.append(event)
+                continue
+            event = replace(event, message_id=message_id)
+        resolved.append(event)
+    return resolved
+
+
+def _links_by_url(messages: Iterable[Message], events: list[Event]) -> dict[tuple[int, str], int]:
+    if not any(event.link_url and event.link_id is None for event in events):
+        return {}
+    action_ids = {message.action_id for message in messages}
+    return {
+        (action_id, url): link_id
+        for link_id, action_id, url in Link.objects.filter(action_id__in=action_ids).values_list(
+            "id", "action_id", "url"
+        )
+    }
+
+
+def _admit(event: Event, message: Message, links: dict, *, strict: bool) -> Event:
+    channel = message.channel
+    if not channels.accepts_event(channel, event.type):
+        if strict:
+            raise EventRefused(event, channel)
+        detail = {
+            **event.detail,
+            "refused_type": event.type,
+            "refused_reason": f"{channel} does not track {event.type}",
+        }
+        return replace(event, type=EventType.REFUSED, bounce_type="", suppression="", detail=detail)
+    if event.type == EventType.CLICKED and event.link_id is None and event.link_url:
+        # A provider-reported click counts for the action's link with that
+        # exact URL; otherwise for the message only.
+        link_id = links.get((message.action_id, event.link_url))
+        if link_id is not None:
+            return replace(event, link_id=link_id)
+    return event
+
+
+def _row(event: Event, now: datetime) -> MessageEvent:
+    return MessageEvent(
+        message_id=event.message_id,
+        type=event.type,
+        occurred_at=event.occurred_at,
+        received_at=now,
+        source=event.source,
+        idempotency_key=event.idempotency_key[:255],
+        machine=event.machine,
+        link_id=event.link_id if event.type in (EventType.CLICKED, EventType.REFUSED) else None,
+        bounce_type=event.bounce_type if event.type == EventType.BOUNCED else "",
+        reason=event.reason[:500],
+        provider=event.provider,
+        detail=event.detail,
+    )
+
+
+def _fact(event: Event) -> EventFact:
+    return EventFact(
+        type=event.type,
+        occurred_at=event.occurred_at,
+        key=event.idempotency_key[:255],
+        machine=event.machine,
+        bounce_type=event.bounce_type if event.type == EventType.BOUNCED else "",
+        reason=event.reason[:500],
+        link_id=event.link_id if event.type in (EventType.CLICKED, EventType.REFUSED) else None,
+    )
+
+
+STATE_FIELDS = (
+    "status",
+    *(f"{name}_at" for name in MILESTONES),
+    "bounce_type",
+    "failure_reason",
+    "open_count",
+    "click_count",
+)
+
+
+def assign_state(message: Message, state: MessageState) -> bool:
+    """Copy a computed state onto the message; True when anything changed."""
+    values = {f"{name}_at": state.at(name) for name in MILESTONES}
+    values.update(
+        status=state.status or message.status,
+        bounce_type=state.bounce_type,
+        failure_reason=state.failure_reason[:500],
+        open_count=state.open_count,
+        click_count=state.click_count,
+    )
+    changed = False
+    for name, value in values.items():
+        if getattr(message, name) != value:
+            setattr(message, name, value)
+            changed = True
+    return changed
+
+
+def save_message_states(messages: list[Message], now: datetime) -> None:
+    if not messages:
+        return
+    for message in messages:
+        message.updated_at = now
+    counters.bulk_update_rows(Message, messages, [*STATE_FIELDS, "updated_at"])
+
+
+def _side_effects(messages: dict[int, Message], new_by_message: dict[int, list[Event]]) -> None:
+    suppressions: dict[str, Suppression] = {}
+    unsubscribed_people: dict[int, datetime] = {}
+    for message_id, new_events in new_by_message.items():
+        message = messages[message_id]
+        for event in new_events:
+            if event.machine or event.type == EventType.REFUSED:
+                continue
+            reason = event.suppression
+            if not reason:
+                if event.type == EventType.SPAMMED:
+                    reason = SuppressionReason.SPAM_COMPLAINT
+                elif event.type == EventType.BOUNCED and event.bounce_type == "hard":
+                    reason = SuppressionReason.HARD_BOUNCE
+                elif event.type == EventType.UNSUBSCRIBED:
+                    reason = "unsubscribed"
+            if reason == "unsubscribed":
+                previous = unsubscribed_people.get(message.person_id)
+                if previous is None or event.occurred_at < previous:
+                    unsubscribed_people[message.person_id] = event.occurred_at
+            elif reason and message.channel == Channel.EMAIL and message.address:
+                # Suppression is for email only (DESIGN.md); first cause wins.
+                address = message.address.strip().lower()
+                suppressions.setdefault(
+                    address,
+                    Suppression(
+                        address=address,
+                        reason=reason,
+                        message_id=message.id,
+                        note=event.reason[:500],
+                    ),
+                )
+    if suppressions:
+        Suppression.objects.bulk_create(suppressions.values(), ignore_conflicts=True)
+    if unsubscribed_people:
+        people = list(
+            Person.objects.filter(id__in=unsubscribed_people.keys(), unsubscribed_at__isnull=True)
+        )
+        for person in people:
+            person.unsubscribed_at = unsubscribed_people[person.id]
+        counters.bulk_update_rows(Person, people, ["unsubscribed_at"])

@@ -1,0 +1,36 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from messaging.reconcile import find_drift, repair
+
+
+class Command(BaseCommand):
+    help = "Recounts every metric from the event log, prints the drift; exits 1 on drift."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--campaign", type=int, help="Only this campaign's counters.")
+        parser.add_argument("--fix", action="store_true", help="Repair the drift found.")
+
+    def handle(self, *args, campaign=None, fix=False, **options):
+        drift, expected, drifted = find_drift(campaign)
+        for key, (stored, recounted) in sorted(drift.counters.items(), key=lambda i: str(i[0])):
+            self.stdout.write(
+                f"drift {' '.join(str(part) for part in key)}: stored {stored}, "
+                f"recounted {recounted}"
+            )
+        for message_id in sorted(drift.messages):
+            self.stdout.write(f"drift message {message_id}: derived fields differ from its events")
+        scope = f"campaign {campaign}" if campaign else "all campaigns"
+        if not drift:
+            self.stdout.write(f"No drift: {len(expected)} counters match the event log ({scope}).")
+            return
+        summary = (
+            f"{len(drift.counters)} counters and {len(drift.messages)} messages drift ({scope})."
+        )
+        if fix:
+            repair(campaign, drift, expected, drifted)
+            self.stdout.write(f"Repaired: {summary}")
+            return
+        self.stdout.write(summary)
+        raise CommandError(
+            "Metrics drift from the event log; run with --fix to repair.", returncode=1
+        )

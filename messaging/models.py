@@ -1,0 +1,225 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Lower
+
+from campaigns.models import Action, Campaign, Link
+from campaigns.vocabulary import BounceType, Channel, EventType, Source, Status
+
+
+class Person(models.Model):
+    external_id = models.CharField(max_length=200, unique=True)
+    email = models.EmailField(max_length=320, blank=True)
+    phone = models.CharField(max_length=32, blank=True)
+    push_token = models.CharField(max_length=512, blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            # Admin search and the delivery log's recipient search.
+            models.Index(Lower("email"), name="person_email_idx"),
+            models.Index(fields=["phone"], name="person_phone_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id
+
+
+class Message(models.Model):
+    """One action sent to one person. Status and milestones are derived from
+    its events by messaging.status and written only by messaging.ingest."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="messages")
+    action = models.ForeignKey(Action, on_delete=models.PROTECT, related_name="messages")
+    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="messages")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    address = models.CharField(max_length=2000, blank=True)
+    subject = models.CharField(max_length=1000, blank=True)
+    body = models.TextField(blank=True)
+    provider = models.CharField(max_length=40, blank=True)
+    provider_message_id = models.CharField(max_length=255, blank=True)
+
+    status = models.CharField(max_length=16, choices=Status.choices)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    attempted_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    clicked_at = models.DateTimeField(null=True, blank=True)
+    converted_at = models.DateTimeField(null=True, blank=True)
+    bounced_at = models.DateTimeField(null=True, blank=True)
+    spammed_at = models.DateTimeField(null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    bounce_type = models.CharField(max_length=4, choices=BounceType.choices, null=True, blank=True)
+    failure_reason = models.CharField(max_length=500, blank=True)
+    open_count = models.PositiveIntegerField(default=0)
+    click_count = models.PositiveIntegerField(default=0)
+
+    send_attempts = models.PositiveSmallIntegerField(default=0)
+    discarded_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=Status.values), name="message_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(channel__in=Channel.values), name="message_channel_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(bounce_type__isnull=True) | Q(bounce_type__in=BounceType.values),
+                name="message_bounce_type_valid",
+            ),
+            # A bounce type only exists with a bounce.
+            models.CheckConstraint(
+                condition=Q(bounce_type__isnull=True) | Q(bounced_at__isnull=False),
+                name="message_bounce_type_needs_bounce",
+            ),
+            # Click implies open and engagement implies delivery: the derived
+            # milestones can never be later than the clicks that imply them.
+            models.CheckConstraint(
+                condition=Q(clicked_at__isnull=True)
+                | Q(opened_at__isnull=True)
+                | Q(opened_at__lte=F("clicked_at")),
+                name="message_open_not_after_click",
+            ),
+            models.CheckConstraint(
+                condition=Q(click_count=0) | Q(clicked_at__isnull=False),
+                name="message_clicks_need_clicked_at",
+            ),
+        ]
+        indexes = [
+            # Delivery log, keyset pages newest first, filtered by campaign,
+            # status, or both (WHERE ... AND id < cursor ORDER BY id DESC).
+            models.Index(fields=["campaign", "-id"], name="message_campaign_log_idx"),
+            models.Index(fields=["status", "-id"], name="message_status_log_idx"),
+            models.Index(fields=["campaign", "status", "-id"], name="message_camp_status_log_idx"),
+            models.Index(fields=["action", "-id"], name="message_action_log_idx"),
+            models.Index(fields=["channel", "-id"], name="message_channel_log_idx"),
+            # Delivery log recipient search (q = address).
+            models.Index(fields=["address"], name="message_address_idx"),
+            # Attribution: one person's messages; the person's timeline.
+            models.Index(fields=["person", "campaign"], name="message_person_campaign_idx"),
+            # Webhook correlation by the provider's message id.
+            models.Index(
+                fields=["provider_message_id"],
+                name="message_provider_id_idx",
+                condition=~Q(provider_message_id=""),
+            ),
+            # Pipeline: claim queued work, sweep stuck attempts.
+            models.Index(
+                fields=["status", "updated_at"],
+                name="message_pipeline_idx",
+                condition=Q(status__in=["queued", "attempted"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"message {self.pk} ({self.channel}, {self.status})"
+
+
+class MessageEvent(models.Model):
+    """The immutable history of a message: one row per thing that happened."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="events")
+    type = models.CharField(max_length=16, choices=EventType.choices)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField()
+    source = models.CharField(max_length=10, choices=Source.choices)
+    idempotency_key = models.CharField(max_length=255)
+    machine = models.BooleanField(default=False)
+    link = models.ForeignKey(Link, on_delete=models.PROTECT, null=True, blank=True)
+    bounce_type = models.CharField(max_length=4, choices=BounceType.choices, blank=True)
+    reason = models.CharField(max_length=500, blank=True)
+    provider = models.CharField(max_length=40, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            # A provider event (or a pipeline step) is stored once per message;
+            # this unique index also serves "all events of these messages".
+            models.UniqueConstraint(
+                fields=["message", "idempotency_key"], name="messageevent_idempotency"
+            ),
+            models.CheckConstraint(condition=Q(type__in=EventType.values), name="event_type_valid"),
+            models.CheckConstraint(
+                condition=Q(source__in=Source.values), name="event_source_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(bounce_type="") | Q(type=EventType.BOUNCED),
+                name="event_bounce_type_only_on_bounce",
+            ),
+            models.CheckConstraint(
+                condition=Q(link__isnull=True) | Q(type__in=[EventType.CLICKED, EventType.REFUSED]),
+                name="event_link_only_on_click",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} at {self.occurred_at:%Y-%m-%d %H:%M:%S}"
+
+
+class SuppressionReason(models.TextChoices):
+    MANUAL = "manual"
+    HARD_BOUNCE = "hard_bounce"
+    SPAM_COMPLAINT = "spam_complaint"
+
+
+class Suppression(models.Model):
+    """An email address that must not be emailed (matched case-insensitively:
+    addresses are stored lower-cased)."""
+
+    address = models.CharField(max_length=320, unique=True)
+    reason = models.CharField(
+        max_length=16, choices=SuppressionReason.choices, default=SuppressionReason.MANUAL
+    )
+    note = models.CharField(max_length=500, blank=True)
+    message = models.ForeignKey(
+        Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(address=Lower("address")), name="suppression_address_lowercase"
+            ),
+            models.CheckConstraint(
+                condition=Q(reason__in=SuppressionReason.values), name="suppression_reason_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.address
+
+
+class PersonEvent(models.Model):
+    """A person's own event (a conversion goal candidate); its id makes it idempotent."""
+
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="events")
+    name = models.CharField(max_length=200)
+    event_id = models.CharField(max_length=200)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    converted_messages = models.ManyToManyField(Message, blank=True, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["person", "event_id"], name="personevent_idempotency"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.event_id})"

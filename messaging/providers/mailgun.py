@@ -1,0 +1,188 @@
+"""Mailgun webhooks: one JSON {signature, event-data} per POST. The HMAC
+covers only timestamp + token, not the event, so the view also refuses a
+token seen before with a different event (token_of / event_fingerprint)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from campaigns.vocabulary import BounceType, EventType
+from messaging.events import Event
+
+from . import base
+
+PROVIDER = "mailgun"
+
+EVENT_TYPES = {
+    "accepted": EventType.ACCEPTED,
+    "rejected": EventType.FAILED,
+    "delivered": EventType.DELIVERED,
+    "opened": EventType.OPENED,
+    "clicked": EventType.CLICKED,
+    "unsubscribed": EventType.UNSUBSCRIBED,
+    "complained": EventType.SPAMMED,
+    # "failed" depends on severity and reason (below).
+}
+
+# Mailgun refused to try: the address is on one of its suppression lists.
+SUPPRESS_REASONS = {
+    "suppress-bounce": base.SUPPRESS_HARD_BOUNCE,
+    "suppress-complaint": base.SUPPRESS_SPAM_COMPLAINT,
+    "suppress-unsubscribe": base.SUPPRESS_UNSUBSCRIBED,
+}
+
+
+def _signature_block(body: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise base.SignatureError("Mailgun body is not JSON, so it carries no signature") from exc
+    block = payload.get("signature") if isinstance(payload, dict) else None
+    if not isinstance(block, dict):
+        raise base.SignatureError("Mailgun signature block is missing")
+    return block
+
+
+def verify(*, body: bytes, headers: Mapping[str, str], url: str, secrets: list[str]) -> None:
+    keys = base.require_secrets(secrets)
+    block = _signature_block(body)
+    timestamp, token, signature = (block.get(k) for k in ("timestamp", "token", "signature"))
+    if not all(isinstance(v, str | int) and str(v) for v in (timestamp, token, signature)):
+        raise base.SignatureError("Mailgun signature block is incomplete")
+    # No freshness window: retries run for 8 h and whether they are re-signed
+    # is undocumented. Token reuse (CONTRACT.md) is the replay defence.
+    for key in keys:
+        if base.equal(_hmac(key, str(timestamp), str(token)), str(signature)):
+            return
+    raise base.SignatureError("Mailgun signature does not match")
+
+
+def _hmac(key: str, timestamp: str, token: str) -> str:
+    return hmac.new(key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
+
+
+def token_of(body: bytes) -> str:
+    payload = base.load_json(body)
+    block = payload.get("signature") if isinstance(payload, dict) else None
+    token = block.get("token") if isinstance(block, dict) else None
+    if not isinstance(token, str) or not token:
+        raise base.MalformedPayload("Mailgun signature token is missing")
+    return token
+
+
+def event_fingerprint(body: bytes) -> str:
+    # Same token + same fingerprint = a redelivery; same token + another
+    # fingerprint = a forged event riding on a captured signature.
+    return base.fingerprint(_event_data(base.load_json(body)))
+
+
+def signed_body(event_data: dict[str, Any], key: str, *, token: str, timestamp: int) -> bytes:
+    signature = {
+        "timestamp": str(timestamp),
+        "token": token,
+        "signature": _hmac(key, str(timestamp), token),
+    }
+    return json.dumps({"signature": signature, "event-data": event_data}).encode()
+
+
+def parse(
+    body: bytes,
+    *,
+    headers: Mapping[str, str] | None = None,
+    url: str = "",
+    received_at: datetime,
+) -> list[Event]:
+    # Legacy (pre-2018) form-encoded webhooks are not accepted: they fail here.
+    data = _event_data(base.load_json(body))
+    name = data.get("event")
+    if not isinstance(name, str) or "timestamp" not in data:
+        raise base.MalformedPayload("Mailgun event-data needs 'event' and 'timestamp'")
+
+    fields: dict[str, Any] = {}
+    reason = ""
+    status = data.get("delivery-status") if isinstance(data.get("delivery-status"), dict) else {}
+    if name == "failed":
+        type_, fields, reason = _failure(data, status)
+    else:
+        type_ = EVENT_TYPES.get(name, EventType.UNKNOWN)
+        if type_ in (EventType.OPENED, EventType.CLICKED):
+            client = data.get("client-info") if isinstance(data.get("client-info"), dict) else {}
+            # "bot" names the machine (e.g. an image proxy) and is empty otherwise.
+            fields["machine"] = bool(client.get("bot"))
+            if type_ == EventType.CLICKED:
+                fields["link_url"] = str(data.get("url") or "")
+        elif type_ == EventType.UNSUBSCRIBED:
+            fields["suppression"] = base.SUPPRESS_UNSUBSCRIBED
+        elif type_ == EventType.SPAMMED:
+            fields["suppression"] = base.SUPPRESS_SPAM_COMPLAINT
+        elif name == "rejected":
+            reject = data.get("reject") if isinstance(data.get("reject"), dict) else {}
+            reason = str(reject.get("reason") or reject.get("description") or "rejected")
+        elif type_ == EventType.UNKNOWN:
+            reason = f"Mailgun event {name!r}"
+
+    event_id = data.get("id")
+    key = f"mailgun:{event_id}" if event_id else f"mailgun:sha256:{base.fingerprint(data)}"
+    return [
+        base.provider_event(
+            PROVIDER,
+            type=type_,
+            occurred_at=base.from_unix(data["timestamp"]),
+            idempotency_key=key,
+            detail=data,
+            message_id=base.our_message_id(_user_variables(data).get("tidings_message_id")),
+            provider_message_id=_provider_message_id(data),
+            reason=reason[:500],
+            **fields,
+        )
+    ]
+
+
+def _event_data(payload: Any) -> dict[str, Any]:
+    data = payload.get("event-data") if isinstance(payload, dict) else None
+    if not isinstance(data, dict):
+        raise base.MalformedPayload("Mailgun body has no 'event-data' object")
+    return data
+
+
+def _failure(data: dict[str, Any], status: dict[str, Any]) -> tuple[str, dict[str, Any], str]:
+    severity = str(data.get("severity") or "").lower()
+    why = str(data.get("reason") or "").lower()
+    message = str(status.get("description") or status.get("message") or "")
+    code = status.get("code")
+    reason = " ".join(str(p) for p in (code, message or why) if p) or "failed"
+    if severity == "temporary":
+        # Mailgun keeps retrying; a later event decides.
+        return EventType.DEFERRED, {}, reason
+    if why in SUPPRESS_REASONS:
+        return EventType.SUPPRESSED, {"suppression": SUPPRESS_REASONS[why]}, reason
+    bounce_kind = str(status.get("bounce-type") or "").lower()
+    hard = {"bounce_type": BounceType.HARD, "suppression": base.SUPPRESS_HARD_BOUNCE}
+    soft = {"bounce_type": BounceType.SOFT}
+    if bounce_kind == "soft" or why == "old":
+        # "old": retries exhausted without a permanent verdict.
+        return EventType.BOUNCED, soft, reason
+    if why == "bounce" or bounce_kind == "hard":
+        return EventType.BOUNCED, hard, reason
+    # generic, espblock and anything new: a 5xx from the receiver is a hard
+    # bounce, anything else is Mailgun failing the message.
+    if str(code).startswith("5"):
+        return EventType.BOUNCED, hard, reason
+    return EventType.FAILED, {}, reason
+
+
+def _user_variables(data: dict[str, Any]) -> dict[str, Any]:
+    # Mailgun serialises empty user-variables as [] in some payloads.
+    variables = data.get("user-variables")
+    return variables if isinstance(variables, dict) else {}
+
+
+def _provider_message_id(data: dict[str, Any]) -> str:
+    message = data.get("message") if isinstance(data.get("message"), dict) else {}
+    headers = message.get("headers") if isinstance(message.get("headers"), dict) else {}
+    return str(headers.get("message-id") or "").strip().strip("<>")

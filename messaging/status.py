@@ -1,0 +1,248 @@
+"""The status engine: which status and milestones a set of events yields.
+
+Pure functions, no database. The current status is a function of the *set*
+of events (DESIGN.md "Status rules"): every status-bearing event gets the key
+(class, occurred_at, rank, idempotency key) and the greatest key wins, so
+arrival order and duplicates change nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from campaigns import channels
+from campaigns.vocabulary import BounceType, EventType
+
+# Class: the stage of the journey an event belongs to. A later stage wins over
+# an earlier one whatever the clocks say.
+STATUS_CLASS: dict[str, int] = {
+    EventType.DRAFTED: 0,
+    EventType.QUEUED: 0,
+    EventType.ATTEMPTED: 0,
+    EventType.SENT: 1,
+    EventType.FAILED: 1,
+    EventType.UNDELIVERABLE: 1,
+    EventType.SUPPRESSED: 1,
+    EventType.DELIVERED: 2,
+    EventType.BOUNCED: 2,
+    EventType.OPENED: 3,
+    EventType.CLICKED: 3,
+    EventType.CONVERTED: 3,
+    EventType.UNSUBSCRIBED: 3,
+    EventType.SPAMMED: 3,
+}
+
+# Rank: journey order, breaking ties at the same instant.
+RANK: dict[str, int] = {
+    event_type: position
+    for position, event_type in enumerate(
+        [
+            EventType.DRAFTED,
+            EventType.QUEUED,
+            EventType.ATTEMPTED,
+            EventType.SENT,
+            EventType.FAILED,
+            EventType.UNDELIVERABLE,
+            EventType.SUPPRESSED,
+            EventType.DELIVERED,
+            EventType.BOUNCED,
+            EventType.OPENED,
+            EventType.CLICKED,
+            EventType.CONVERTED,
+            EventType.UNSUBSCRIBED,
+            EventType.SPAMMED,
+        ]
+    )
+}
+
+STATUS_BEARING = frozenset(STATUS_CLASS)
+HISTORY_ONLY = frozenset(
+    {EventType.ACCEPTED, EventType.DEFERRED, EventType.UNKNOWN, EventType.REFUSED}
+)
+
+# Milestones the API shows as <milestone>_at, each the earliest counting event
+# of that type (opened and delivered also from the events that imply them).
+MILESTONES = (
+    "queued",
+    "attempted",
+    "sent",
+    "delivered",
+    "opened",
+    "clicked",
+    "converted",
+    "bounced",
+    "spammed",
+    "unsubscribed",
+    "failed",
+)
+# Kept on the state for attribution and the pipeline, not shown as milestones.
+EXTRA_MILESTONES = ("drafted", "undeliverable", "suppressed")
+
+# Engagement that proves a message arrived (on channels that report delivery).
+_PROOF_OF_DELIVERY = (
+    EventType.OPENED,
+    EventType.CLICKED,
+    EventType.SPAMMED,
+    EventType.UNSUBSCRIBED,
+)
+_REASON_BEARING = (EventType.FAILED, EventType.UNDELIVERABLE, EventType.SUPPRESSED)
+
+
+@dataclass(frozen=True, slots=True)
+class EventFact:
+    """What the engine needs to know about one stored event."""
+
+    type: str
+    occurred_at: datetime
+    key: str
+    machine: bool = False
+    bounce_type: str = ""
+    reason: str = ""
+    link_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageState:
+    status: str | None
+    milestones: dict[str, datetime | None]
+    bounce_type: str | None
+    failure_reason: str
+    open_count: int
+    click_count: int
+    machine_open_count: int
+    machine_click_count: int
+    link_clicks: tuple[tuple[int, int], ...]  # (link id, human clicks), sorted
+
+    def at(self, milestone: str) -> datetime | None:
+        return self.milestones[milestone]
+
+
+def status_key(event: EventFact) -> tuple:
+    return (STATUS_CLASS[event.type], event.occurred_at, RANK[event.type], event.key)
+
+
+def _time_key(event: EventFact) -> tuple:
+    return (event.occurred_at, RANK[event.type], event.key)
+
+
+def counting_events(channel: str, events: Iterable[EventFact]) -> list[EventFact]:
+    """The events that compete for the status and set milestones.
+
+    Excluded: history-only types, machine traffic, types the channel does not
+    track, and pipeline events (class 0 and 1) of an earlier attempt — a retry
+    or the send of a draft starts anew from the latest `queued`.
+    """
+    bearing = [
+        event
+        for event in dict.fromkeys(events)
+        if event.type in STATUS_BEARING
+        and not event.machine
+        and channels.accepts_event(channel, event.type)
+    ]
+    queued = [event for event in bearing if event.type == EventType.QUEUED]
+    if not queued:
+        return bearing
+    attempt_start = max(_time_key(event) for event in queued)
+    return [
+        event
+        for event in bearing
+        if STATUS_CLASS[event.type] > 1 or _time_key(event) >= attempt_start
+    ]
+
+
+def compute_state(channel: str, events: Iterable[EventFact]) -> MessageState:
+    events = list(dict.fromkeys(events))  # a set: a duplicate changes nothing
+    counting = counting_events(channel, events)
+
+    status = max(counting, key=status_key).type if counting else None
+
+    earliest: dict[str, datetime] = {}
+    for event in counting:
+        current = earliest.get(event.type)
+        if current is None or event.occurred_at < current:
+            earliest[event.type] = event.occurred_at
+
+    milestones: dict[str, datetime | None] = {
+        name: earliest.get(name) for name in MILESTONES + EXTRA_MILESTONES
+    }
+    # Click implies open, derived rather than stored so it cannot depend on
+    # arrival order; only where the channel tracks opens.
+    if channels.tracks_opens(channel):
+        milestones["opened"] = _earliest(earliest.get(EventType.OPENED), earliest.get("clicked"))
+    else:
+        milestones["opened"] = None
+    # Engagement implies delivery, on channels that report delivery.
+    if channels.reports_delivery(channel):
+        milestones["delivered"] = _earliest(
+            earliest.get(EventType.DELIVERED), *(earliest.get(t) for t in _PROOF_OF_DELIVERY)
+        )
+
+    bounces = [event for event in counting if event.type == EventType.BOUNCED]
+    bounce_type = None
+    if bounces:
+        bounce_type = max(bounces, key=_time_key).bounce_type or BounceType.HARD
+
+    reasoned = [event for event in counting if event.type in _REASON_BEARING]
+    failure_reason = max(reasoned, key=status_key).reason if reasoned else ""
+
+    human_opens = sum(1 for event in counting if event.type == EventType.OPENED)
+    clicks = [event for event in counting if event.type == EventType.CLICKED]
+    open_count = human_opens
+    if clicks and channels.tracks_opens(channel):
+        open_count = max(human_opens, 1)
+
+    link_clicks: dict[int, int] = {}
+    for event in clicks:
+        if event.link_id is not None:
+            link_clicks[event.link_id] = link_clicks.get(event.link_id, 0) + 1
+
+    machine_open_count = machine_click_count = 0
+    for event in events:
+        if not event.machine:
+            continue
+        if event.type == EventType.OPENED and channels.tracks_opens(channel):
+            machine_open_count += 1
+        elif event.type == EventType.CLICKED and channels.tracks(channel, channels.CLICKED):
+            machine_click_count += 1
+
+    return MessageState(
+        status=status,
+        milestones=milestones,
+        bounce_type=bounce_type,
+        failure_reason=failure_reason,
+        open_count=open_count,
+        click_count=len(clicks),
+        machine_open_count=machine_open_count,
+        machine_click_count=machine_click_count,
+        link_clicks=tuple(sorted(link_clicks.items())),
+    )
+
+
+def implied_events(channel: str, events: Iterable[EventFact]) -> list[tuple[str, datetime]]:
+    """The derived events a timeline shows with source "implied":
+    an open at the first click when no real open came earlier, and a delivery
+    at the first engagement when no delivery report came earlier."""
+    counting = counting_events(channel, events)
+    state = compute_state(channel, counting)
+    implied = []
+    first_real = {}
+    for event in counting:
+        if event.type not in first_real or event.occurred_at < first_real[event.type]:
+            first_real[event.type] = event.occurred_at
+    if state.at("opened") and first_real.get(EventType.OPENED) != state.at("opened"):
+        implied.append((EventType.OPENED.value, state.at("opened")))
+    delivered = state.at("delivered")
+    if (
+        delivered
+        and channels.reports_delivery(channel)
+        and first_real.get(EventType.DELIVERED) != delivered
+    ):
+        implied.append((EventType.DELIVERED.value, delivered))
+    return implied
+
+
+def _earliest(*values: datetime | None) -> datetime | None:
+    present = [value for value in values if value is not None]
+    return min(present) if present else None

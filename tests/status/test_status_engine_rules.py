@@ -1,0 +1,177 @@
+"""The status engine, rule by rule (DESIGN.md "Status rules"), on plain facts."""
+
+from datetime import UTC, datetime, timedelta
+
+from campaigns.vocabulary import Channel
+from messaging.status import EventFact, compute_state, implied_events
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+def fact(type_, minutes=0, key=None, **kw):
+    return EventFact(
+        type=type_,
+        occurred_at=T0 + timedelta(minutes=minutes),
+        key=key or f"{type_}-{minutes}",
+        **kw,
+    )
+
+
+def journey(*facts):
+    return [fact("queued", 0), fact("attempted", 1), fact("sent", 2), *facts]
+
+
+def test_a_later_stage_wins_over_an_earlier_one_whatever_the_clocks_say():
+    # The provider's clock reads earlier than our "sent": delivered still wins.
+    state = compute_state(Channel.EMAIL, journey(fact("delivered", 1.5)))
+    assert state.status == "delivered"
+
+
+def test_a_late_delivery_never_hides_an_open():
+    state = compute_state(Channel.EMAIL, journey(fact("opened", 5), fact("delivered", 60)))
+    assert state.status == "opened"
+    assert state.at("delivered") == T0 + timedelta(minutes=5)
+
+
+def test_a_click_implies_an_open_at_the_same_instant_on_email():
+    state = compute_state(Channel.EMAIL, journey(fact("delivered", 3), fact("clicked", 10)))
+    assert state.status == "clicked"
+    assert state.at("opened") == state.at("clicked") == T0 + timedelta(minutes=10)
+    assert state.open_count == 1
+    assert implied_events(Channel.EMAIL, journey(fact("delivered", 3), fact("clicked", 10))) == [
+        ("opened", T0 + timedelta(minutes=10))
+    ]
+
+
+def test_a_click_implies_an_open_on_push():
+    state = compute_state(Channel.PUSH, journey(fact("clicked", 10)))
+    assert state.at("opened") == T0 + timedelta(minutes=10)
+    assert state.open_count == 1
+
+
+def test_a_click_never_implies_an_open_on_sms():
+    state = compute_state(Channel.SMS, journey(fact("delivered", 3), fact("clicked", 10)))
+    assert state.at("opened") is None
+    assert state.open_count == 0
+    assert state.status == "clicked"
+
+
+def test_engagement_implies_delivery_on_email_and_sms_only():
+    for channel in (Channel.EMAIL, Channel.SMS):
+        state = compute_state(channel, journey(fact("clicked", 10)))
+        assert state.at("delivered") == T0 + timedelta(minutes=10), channel
+    state = compute_state(Channel.PUSH, journey(fact("clicked", 10)))
+    assert state.at("delivered") is None
+
+
+def test_an_earlier_real_open_counts_and_a_click_adds_no_second_open():
+    state = compute_state(
+        Channel.EMAIL, journey(fact("opened", 4), fact("opened", 6), fact("clicked", 10))
+    )
+    assert state.at("opened") == T0 + timedelta(minutes=4)
+    assert state.open_count == 2
+    assert state.click_count == 1
+
+
+def test_a_soft_bounce_followed_by_a_delivery_reads_delivered():
+    state = compute_state(
+        Channel.EMAIL, journey(fact("bounced", 3, bounce_type="soft"), fact("delivered", 30))
+    )
+    assert state.status == "delivered"
+    assert state.bounce_type == "soft"
+    assert state.at("bounced") == T0 + timedelta(minutes=3)
+
+
+def test_a_hard_bounce_after_delivery_reads_bounced():
+    state = compute_state(
+        Channel.EMAIL, journey(fact("delivered", 3), fact("bounced", 30, bounce_type="hard"))
+    )
+    assert state.status == "bounced"
+    assert state.bounce_type == "hard"
+
+
+def test_bounce_type_is_that_of_the_latest_bounce():
+    state = compute_state(
+        Channel.EMAIL,
+        journey(fact("bounced", 3, bounce_type="soft"), fact("bounced", 30, bounce_type="hard")),
+    )
+    assert state.bounce_type == "hard"
+
+
+def test_history_only_events_never_move_the_status():
+    base = compute_state(Channel.EMAIL, journey())
+    noisy = compute_state(
+        Channel.EMAIL,
+        journey(
+            fact("accepted", 50),
+            fact("deferred", 60),
+            fact("unknown", 70),
+            fact("refused", 80),
+            fact("opened", 90, machine=True),
+            fact("clicked", 95, machine=True),
+        ),
+    )
+    assert noisy.status == base.status == "sent"
+    assert noisy.milestones == base.milestones
+    assert (noisy.open_count, noisy.click_count) == (0, 0)
+    assert (noisy.machine_open_count, noisy.machine_click_count) == (1, 1)
+
+
+def test_an_event_the_channel_does_not_track_never_bears_a_status():
+    state = compute_state(Channel.AIRSHIP, journey(fact("clicked", 10)))
+    assert state.status == "sent"
+    assert state.click_count == 0
+    state = compute_state(Channel.SMS, journey(fact("opened", 10)))
+    assert state.status == "sent"
+
+
+def test_a_retry_starts_a_new_attempt_from_the_latest_queued():
+    facts = [
+        fact("queued", 0),
+        fact("attempted", 1),
+        fact("failed", 2, reason="timeout"),
+        fact("queued", 10, key="queued-retry"),
+    ]
+    state = compute_state(Channel.EMAIL, facts)
+    assert state.status == "queued"
+    assert state.at("failed") is None
+    assert state.failure_reason == ""
+    state = compute_state(Channel.EMAIL, [*facts, fact("attempted", 11), fact("sent", 12)])
+    assert state.status == "sent"
+    assert state.at("queued") == T0 + timedelta(minutes=10)
+
+
+def test_a_sent_draft_reads_queued_then_onwards():
+    facts = [fact("drafted", 0), fact("queued", 5)]
+    assert compute_state(Channel.EMAIL, facts).status == "queued"
+
+
+def test_the_failure_reason_is_that_of_the_latest_failure():
+    state = compute_state(
+        Channel.EMAIL, [fact("queued", 0), fact("attempted", 1), fact("failed", 2, reason="boom")]
+    )
+    assert state.status == "failed"
+    assert state.failure_reason == "boom"
+
+
+def test_ties_at_the_same_instant_follow_journey_order():
+    state = compute_state(
+        Channel.EMAIL, journey(fact("opened", 10), fact("clicked", 10), fact("converted", 10))
+    )
+    assert state.status == "converted"
+    state = compute_state(Channel.EMAIL, journey(fact("unsubscribed", 10), fact("spammed", 10)))
+    assert state.status == "spammed"
+
+
+def test_clicks_count_per_link():
+    state = compute_state(
+        Channel.EMAIL,
+        journey(
+            fact("clicked", 10, link_id=7),
+            fact("clicked", 11, link_id=7),
+            fact("clicked", 12, link_id=8),
+            fact("clicked", 13),
+        ),
+    )
+    assert state.link_clicks == ((7, 2), (8, 1))
+    assert state.click_count == 4

@@ -50,17 +50,17 @@ def person_event_record(
     with transaction.atomic():
         try:
             with transaction.atomic():
-                PersonEvent.objects.create(
+                person_event = PersonEvent.objects.create(
                     person=person, name=name, event_id=event_id, occurred_at=occurred_at
                 )
         except IntegrityError:
             return PersonEvent.objects.get(person=person, event_id=event_id), []
         converted = _attribute(person, name, occurred_at, event_id)
-        return converted
+        person_event.converted_messages.set(converted)
+    return person_event, converted
 
 
 def _attribute(person: Person, name: str, occurred_at: datetime, event_id: str) -> list[int]:
-
     campaigns = {
         campaign.id: campaign for campaign in Campaign.objects.filter(conversion_event=name)
     }

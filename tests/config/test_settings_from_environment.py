@@ -1,0 +1,80 @@
+"""Bad settings stop start-up with a message naming the variable."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def start(**env):
+    environment = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DEBUG")}
+    environment.update({"SECRET_KEY": "x", "DJANGO_SETTINGS_MODULE": "config.settings"}, **env)
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DEBUG", "maybe"),
+        ("DATABASE_URL", "mysql//nonsense"),
+        ("DATABASE_URL", "redis://127.0.0.1:6379/0"),
+        ("REDIS_URL", "http://not-redis"),
+        ("TIDINGS_PROVIDERS", "carrier-pigeon"),
+        ("TIDINGS_PROVIDER_SMS", "real"),
+        ("TIDINGS_PUBLIC_URL", "not a url"),
+        ("SECURE_SSL", "sometimes"),
+    ],
+)
+def test_a_bad_value_stops_start_up_naming_the_variable(name, value):
+    result = start(**{name: value})
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert name in result.stderr.splitlines()[-1]
+
+
+def test_secret_key_is_required_when_debug_is_off():
+    result = start(SECRET_KEY="", DEBUG="false")
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr.splitlines()[-1]
+
+
+def test_good_values_start():
+    result = start(
+        DEBUG="true",
+        TIDINGS_PROVIDERS="capture",
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/tidings",
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_provider_secrets_are_lists_for_rotation():
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.conf import settings; "
+            "print(settings.TWILIO_AUTH_TOKEN)",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            **os.environ,
+            "SECRET_KEY": "x",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "TWILIO_AUTH_TOKEN": "old, new",
+        },
+    )
+    assert result.stdout.strip() == "['old', 'new']"

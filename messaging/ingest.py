@@ -66,6 +66,22 @@ _EVENT_FIELDS = (
 )
 
 
+_INSERT_FIELDS = (
+    "message",
+    "type",
+    "occurred_at",
+    "received_at",
+    "source",
+    "idempotency_key",
+    "machine",
+    "link",
+    "bounce_type",
+    "reason",
+    "provider",
+    "detail",
+)
+
+
 def fact_of(row: dict | MessageEvent) -> EventFact:
     get = row.get if isinstance(row, dict) else lambda name: getattr(row, name)
     return EventFact(
@@ -77,6 +93,13 @@ def fact_of(row: dict | MessageEvent) -> EventFact:
         reason=get("reason"),
         link_id=get("link_id"),
     )
+
+
+def stored_facts(message_ids: Iterable[int]) -> Iterable[tuple[int, EventFact]]:
+    """(message id, fact) for every stored event of these messages."""
+    rows = MessageEvent.objects.filter(message_id__in=list(message_ids)).values_list(*_EVENT_FIELDS)
+    for message_id, type_, occurred_at, key, machine, bounce_type, reason, link_id in rows:
+        yield message_id, EventFact(type_, occurred_at, key, machine, bounce_type, reason, link_id)
 
 
 def state_of_message(message: Message, facts: Iterable[EventFact]) -> MessageState | None:
@@ -121,11 +144,9 @@ def apply_events(events: Sequence[Event], *, strict: bool = False) -> IngestResu
 
         stored: dict[int, list[EventFact]] = defaultdict(list)
         seen: set[tuple[int, str]] = set()
-        for row in MessageEvent.objects.filter(message_id__in=messages.keys()).values(
-            *_EVENT_FIELDS
-        ):
-            stored[row["message_id"]].append(fact_of(row))
-            seen.add((row["message_id"], row["idempotency_key"]))
+        for message_id, fact in stored_facts(messages.keys()):
+            stored[message_id].append(fact)
+            seen.add((message_id, fact.key))
 
         links = _links_by_url(messages.values(), matched)
         new_rows: list[MessageEvent] = []
@@ -144,7 +165,7 @@ def apply_events(events: Sequence[Event], *, strict: bool = False) -> IngestResu
 
         if not new_rows:
             return result
-        MessageEvent.objects.bulk_create(new_rows, ignore_conflicts=True, batch_size=1000)
+        counters.bulk_insert(MessageEvent, new_rows, _INSERT_FIELDS)
         result.stored = len(new_rows)
 
         changes = []
@@ -335,3 +356,32 @@ def _side_effects(messages: dict[int, Message], new_by_message: dict[int, list[E
         for person in people:
             person.unsubscribed_at = unsubscribed_people[person.id]
         counters.bulk_update_rows(Person, people, ["unsubscribed_at"])
+
+
+def messages_discard(
+    message_ids: Sequence[int], *, now: datetime, status: str = EventType.DRAFTED
+) -> list[int]:
+    """Takes messages out of the log and the metrics (a discarded draft): sets
+    discarded_at and moves the counters by minus each message's contribution.
+    Only messages currently in ``status`` are discarded; returns their ids.
+    Their events stay, so reconcile (which skips discarded messages) agrees."""
+    with transaction.atomic():
+        messages = list(
+            Message.objects.select_for_update(**_lock_options())
+            .filter(id__in=list(message_ids), discarded_at__isnull=True, status=status)
+            .order_by("id")
+        )
+        if not messages:
+            return []
+        facts: dict[int, list[EventFact]] = defaultdict(list)
+        for message_id, fact in stored_facts(message.id for message in messages):
+            facts[message_id].append(fact)
+        delta: Counter = Counter()
+        for message in messages:
+            before = contribution_of(message, state_of_message(message, facts[message.id]))
+            delta.update(contribution_delta(before, Counter()))
+            message.discarded_at = now
+            message.updated_at = now
+        counters.bulk_update_rows(Message, messages, ["discarded_at", "updated_at"])
+        counters.apply_delta(delta, {m.action_id: m.campaign_id for m in messages})
+    return [message.id for message in messages]

@@ -1,0 +1,48 @@
+"""Shared set-up for the benchmarks: a fresh PostgreSQL database, migrated."""
+
+import os
+import statistics
+import time
+from collections.abc import Callable
+
+import dj_database_url
+import psycopg
+
+
+def fresh_database() -> None:
+    config = dj_database_url.parse(os.environ["DATABASE_URL"])
+    name = config["NAME"]
+    admin = psycopg.connect(
+        host=config["HOST"] or "127.0.0.1",
+        port=config["PORT"] or 5432,
+        user=config["USER"] or "postgres",
+        password=config["PASSWORD"] or None,
+        dbname="postgres",
+        autocommit=True,
+    )
+    with admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def p50_ms(fn: Callable[[], object], *, repeat: int, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples)
+
+
+def rate(count: int, fn: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    fn()
+    return count / (time.perf_counter() - started)

@@ -1,0 +1,115 @@
+"""Ingestion core throughput against raw batched INSERTs of the same rows.
+
+100k events (scale 1.0) for 20k messages — attempted, sent, delivered,
+opened, clicked each — shuffled and applied in batches of 1,000 events that
+mix many messages, as a provider's webhook batches do. The baseline inserts
+the same number of event rows, 1,000 per statement and per transaction, into
+a table shaped like the event table (same columns, indexes and unique key)."""
+
+import random
+from datetime import UTC, datetime, timedelta
+
+from django.db import connection, transaction
+
+BATCH = 1000
+
+
+def run(scale: float) -> dict:
+    from campaigns.models import Action, Campaign, Link
+    from campaigns.vocabulary import Channel
+    from messaging.events import Event
+    from messaging.ingest import apply_events
+    from messaging.models import Person
+    from messaging.sending import messages_create
+
+    from bench.common import rate
+
+    n_messages = int(20_000 * scale)
+    campaign = Campaign.objects.create(name="bench ingest", conversion_event="purchase")
+    action = Action.objects.create(
+        campaign=campaign, name="email", channel=Channel.EMAIL, subject="s", body="b"
+    )
+    link = Link.objects.create(action=action, url="https://example.com/x", position=0)
+    people = Person.objects.bulk_create(
+        [
+            Person(external_id=f"bench-ingest-{i}", email=f"b{i}@example.com")
+            for i in range(n_messages)
+        ],
+        batch_size=5000,
+    )
+    t0 = datetime(2026, 11, 1, tzinfo=UTC)
+    messages = []
+    for start in range(0, n_messages, 5000):
+        messages += messages_create(action=action, people=people[start : start + 5000], now=t0)
+
+    rnd = random.Random(7)
+    events = []
+    for message in messages:
+        for offset, type_ in enumerate(("attempted", "sent", "delivered", "opened", "clicked")):
+            events.append(
+                Event(
+                    type=type_,
+                    occurred_at=t0 + timedelta(minutes=offset + rnd.random()),
+                    idempotency_key=f"bench:{type_}",
+                    source="provider",
+                    message_id=message.id,
+                    link_id=link.id if type_ == "clicked" else None,
+                    detail={"event": type_, "sg_event_id": f"{message.id}-{offset}"},
+                )
+            )
+    rnd.shuffle(events)
+    total = len(events)
+
+    def ingest():
+        for start in range(0, total, BATCH):
+            apply_events(events[start : start + BATCH])
+
+    def raw_insert():
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE IF EXISTS bench_raw_events")
+            cursor.execute(
+                "CREATE TABLE bench_raw_events (LIKE messaging_messageevent INCLUDING ALL)"
+            )
+        now = datetime.now(UTC)
+        columns = (
+            "message_id, type, occurred_at, received_at, source, idempotency_key, "
+            "machine, link_id, bounce_type, reason, provider, detail"
+        )
+        import json
+
+        rows = [
+            (
+                e.message_id,
+                e.type,
+                e.occurred_at,
+                now,
+                e.source,
+                e.idempotency_key,
+                False,
+                e.link_id,
+                "",
+                "",
+                "",
+                json.dumps(e.detail),
+            )
+            for e in events
+        ]
+        placeholder = "(" + ", ".join(["%s"] * 12) + ")"
+        for start in range(0, total, BATCH):
+            chunk = rows[start : start + BATCH]
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(
+                    f"INSERT INTO bench_raw_events ({columns}) VALUES "
+                    + ", ".join([placeholder] * len(chunk)),
+                    [value for row in chunk for value in row],
+                )
+
+    raw = rate(total, raw_insert)
+    ingested = rate(total, ingest)
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_raw_events")
+    return {
+        "ingest_events_per_s": round(ingested, 1),
+        "raw_insert_rows_per_s": round(raw, 1),
+        "ingest_ratio": round(ingested / raw, 3),
+    }

@@ -25,7 +25,7 @@ def main() -> int:
     if not os.environ["DATABASE_URL"].startswith(("postgres://", "postgresql://")):
         print("make bench runs against PostgreSQL: set DATABASE_URL=postgres://…", file=sys.stderr)
         return 2
-    scale = {"small": 0.1, "": 1.0, "full": 1.0}.get(os.environ.get("BENCH_SCALE", ""), None)
+    scale = {"small": 0.1, "": 1.0, "full": 1.0}.get(os.environ.get("BENCH_SCALE", ""))
     if scale is None:
         print("BENCH_SCALE must be 'small' or unset", file=sys.stderr)
         return 2

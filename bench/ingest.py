@@ -15,14 +15,13 @@ BATCH = 1000
 
 
 def run(scale: float) -> dict:
+    from bench.common import rate
     from campaigns.models import Action, Campaign, Link
     from campaigns.vocabulary import Channel
     from messaging.events import Event
     from messaging.ingest import apply_events
     from messaging.models import Person
     from messaging.sending import messages_create
-
-    from bench.common import rate
 
     n_messages = int(20_000 * scale)
     campaign = Campaign.objects.create(name="bench ingest", conversion_event="purchase")

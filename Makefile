@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format worker bench
+.PHONY: install run test lint format worker bench browser
 
 install: $(STAMP)
 
@@ -19,7 +19,7 @@ run: install
 	DEBUG=$${DEBUG:-true} $(PY) manage.py bootstrap_demo
 	DEBUG=$${DEBUG:-true} $(PY) manage.py runserver 127.0.0.1:8000
 
-test: install
+test: install browser
 	$(VENV)/bin/pytest
 
 lint: install
@@ -36,3 +36,8 @@ worker: install
 
 bench: install
 	$(PY) -m bench
+
+# Debian's Chromium for the browser tests (Playwright drives it through
+# executable_path; no browser download of its own).
+browser:
+	@test -x /usr/bin/chromium || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)

@@ -32,7 +32,7 @@ format: install
 
 worker: install
 	@test -n "$$REDIS_URL" || (echo "Set REDIS_URL (e.g. redis://127.0.0.1:6379/0) to run a worker." && exit 2)
-	$(VENV)/bin/celery -A config worker --loglevel=INFO --concurrency=$${WORKER_CONCURRENCY:-2}
+	$(VENV)/bin/celery -A config worker --beat --loglevel=INFO --concurrency=$${WORKER_CONCURRENCY:-2}
 
 bench: install
 	$(PY) -m bench

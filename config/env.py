@@ -81,3 +81,16 @@ def env_database(name: str, default: str) -> dict:
     if config["ENGINE"].endswith("postgresql") and not config.get("NAME"):
         raise ImproperlyConfigured(f"{name}={value!r} names no database.")
     return config
+
+
+def env_json(name: str, default: str) -> dict:
+    import json
+
+    raw = os.environ.get(name, "") or default
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ImproperlyConfigured(f"{name}={raw!r} must be a JSON object.")
+    return value

@@ -38,24 +38,34 @@ def apply_delta(delta: Mapping[tuple, int], campaign_of_action: Mapping[int, int
             series_rows.append(
                 (campaign_of_action[action_id], action_id, basis, bucket, metric, value)
             )
-    _upsert(
-        ActionCounter,
-        ["campaign", "action", "metric", "value"],
-        2,
-        sorted(action_rows, key=lambda r: (r[1], r[2])),
-    )
-    _upsert(
-        LinkCounter,
-        ["campaign", "link", "metric", "value"],
-        2,
-        sorted(link_rows, key=lambda r: (r[1], r[2])),
-    )
-    _upsert(
-        SeriesCounter,
-        ["campaign", "action", "basis", "bucket", "metric", "value"],
-        4,
-        sorted(series_rows, key=lambda r: (r[1], r[2], r[3], r[4])),
-    )
+    statements = [
+        _upsert(
+            ActionCounter,
+            ["campaign", "action", "metric", "value"],
+            2,
+            sorted(action_rows, key=lambda r: (r[1], r[2])),
+        ),
+        _upsert(
+            LinkCounter,
+            ["campaign", "link", "metric", "value"],
+            2,
+            sorted(link_rows, key=lambda r: (r[1], r[2])),
+        ),
+        _upsert(
+            SeriesCounter,
+            ["campaign", "action", "basis", "bucket", "metric", "value"],
+            4,
+            sorted(series_rows, key=lambda r: (r[1], r[2], r[3], r[4])),
+        ),
+    ]
+    statements = [statement for statement in statements if statement is not None]
+    if statements and connection.vendor == "postgresql":
+        # One round trip: the first upserts ride along as data-modifying
+        # CTEs of the last, always in the same table order.
+        *leading, (last_sql, last_params) = statements
+        ctes = ", ".join(f"c{i} AS ({sql})" for i, (sql, _) in enumerate(leading))
+        params = [value for _, p in leading for value in p] + last_params
+        _execute_bound(f"WITH {ctes} {last_sql}" if leading else last_sql, params)
 
 
 def _link_campaigns(link_ids: set[int]) -> dict[int, int]:
@@ -66,11 +76,13 @@ def _link_campaigns(link_ids: set[int]) -> dict[int, int]:
 
 def _upsert(
     model: type[models.Model], fields: list[str], key_width: int, rows: Sequence[tuple]
-) -> None:
+) -> tuple[str, list] | None:
     """INSERT … ON CONFLICT (the key: the fields after campaign, up to
-    key_width of them) DO UPDATE SET value = value + the increment."""
+    key_width of them) DO UPDATE SET value = value + the increment. On
+    PostgreSQL the statement is returned for the caller to run; elsewhere it
+    runs here."""
     if not rows:
-        return
+        return None
     meta = model._meta
     model_fields = [meta.get_field(name) for name in fields]
     q = connection.ops.quote_name
@@ -79,14 +91,13 @@ def _upsert(
     target = ", ".join(q(column) for column in columns[1 : 1 + key_width])
     conflict = f"ON CONFLICT ({target}) DO UPDATE SET value = {table}.value + EXCLUDED.value"
     names = ", ".join(q(column) for column in columns)
+    if connection.vendor == "postgresql":
+        return (
+            f"INSERT INTO {table} ({names}) SELECT * FROM {_unnest(model_fields)} {conflict}",
+            _column_arrays(model_fields, rows),
+        )
+    placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            _execute_bound(
-                f"INSERT INTO {table} ({names}) SELECT * FROM {_unnest(model_fields)} {conflict}",
-                _column_arrays(model_fields, rows),
-            )
-            return
-        placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
         for start in range(0, len(rows), 500):
             chunk = rows[start : start + 500]
             cursor.execute(
@@ -98,6 +109,7 @@ def _upsert(
                     for field, value in zip(model_fields, row, strict=True)
                 ],
             )
+    return None
 
 
 def _execute_bound(sql: str, params: list) -> None:
@@ -164,7 +176,7 @@ def bulk_update_rows(
     if not objects:
         return
     if connection.vendor != "postgresql":
-        model.objects.bulk_update(objects, fields, batch_size=500)
+        _update_rows_one_by_one(model, objects, fields)
         return
     meta = model._meta
     model_fields = [meta.pk] + [meta.get_field(name) for name in fields]
@@ -178,3 +190,23 @@ def bulk_update_rows(
         f"FROM {_unnest(model_fields)} AS v ({names}) WHERE t.{pk} = v.{pk}",
         _column_arrays(model_fields, rows),
     )
+
+
+def _update_rows_one_by_one(
+    model: type[models.Model], objects: Sequence[models.Model], fields: Sequence[str]
+) -> None:
+    # SQLite (the embedded default): one prepared UPDATE run for every row.
+    # Django's bulk_update builds a CASE WHEN per field and row, whose
+    # expression resolving made seeding the demo minutes long.
+    meta = model._meta
+    model_fields = [meta.get_field(name) for name in fields]
+    q = connection.ops.quote_name
+    assignments = ", ".join(f"{q(field.column)} = %s" for field in model_fields)
+    sql = f"UPDATE {q(meta.db_table)} SET {assignments} WHERE {q(meta.pk.column)} = %s"
+    params = [
+        [field.get_db_prep_save(getattr(obj, field.attname), connection) for field in model_fields]
+        + [obj.pk]
+        for obj in objects
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)

@@ -129,7 +129,10 @@ def apply_events(events: Sequence[Event], *, strict: bool = False) -> IngestResu
     if not events:
         return result
     now = timezone.now()
-    with transaction.atomic():
+    # Inside a caller's transaction no savepoint is needed (two round trips
+    # saved per batch), except where a refusal is an expected outcome that
+    # the caller may catch and carry on from.
+    with transaction.atomic(savepoint=strict):
         ids = sorted({event.message_id for event in events})
         locked = Message.objects.select_for_update(**_lock_options()).filter(id__in=ids)
         messages = {message.id: message for message in locked.order_by("id")}

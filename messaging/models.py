@@ -223,3 +223,91 @@ class PersonEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.event_id})"
+
+
+class CapturedMessage(models.Model):
+    """What the capture provider backend accepted: its own durable record, as
+    a provider's would be, so tests can count accepted messages across worker
+    crashes. One row per idempotency key; a repeated call only counts."""
+
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    # Not a foreign key: the provider's record outlives and ignores our rows.
+    message_id = models.BigIntegerField(db_index=True)
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    address = models.CharField(max_length=2000, blank=True)
+    subject = models.CharField(max_length=1000, blank=True)
+    body = models.TextField(blank=True)
+    provider_message_id = models.CharField(max_length=64, unique=True)
+    calls = models.PositiveIntegerField(default=1)  # 1 + repeated calls with the same key
+    accepted_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"captured {self.idempotency_key} ({self.channel})"
+
+
+class WebhookStatus(models.TextChoices):
+    PENDING = "pending"  # stored, not applied yet (or the process died while applying)
+    APPLIED = "applied"
+    FAILED = "failed"  # applying raised; the error is kept and the sweeper tries again
+    WAITING = "waiting"  # some events name a message we cannot find yet
+
+
+class WebhookRequest(models.Model):
+    """The webhook inbox (DESIGN.md): every authenticated provider request,
+    stored raw and committed before it is applied, so that a failed apply is
+    retried and events for a message not found yet wait for it. Written only
+    by messaging.inbox."""
+
+    provider = models.CharField(max_length=20)
+    received_at = models.DateTimeField()
+    # The public URL the request was signed for (Twilio carries our message id
+    # in its query string, so the parser needs it again on a retry).
+    url = models.CharField(max_length=2000, blank=True)
+    headers = models.JSONField(default=dict, blank=True)  # credentials left out
+    body = models.BinaryField()  # the raw bytes, exactly as signed
+    # One stored row per provider request: the Mailgun token, the SNS
+    # MessageId, else a SHA-256 of the body (and of the URL for Twilio).
+    dedup_key = models.CharField(max_length=255)
+    # Mailgun signs only timestamp + token: the event's fingerprint tells a
+    # redelivery (same event) from a forgery riding on a captured token.
+    fingerprint = models.CharField(max_length=64, blank=True)
+    status = models.CharField(
+        max_length=8, choices=WebhookStatus.choices, default=WebhookStatus.PENDING
+    )
+    event_count = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    # Failed rows: not before this time (backoff); also a short lease while
+    # the sweeper works on a row.
+    retry_after = models.DateTimeField(null=True, blank=True)
+    # Waiting rows: "m:<our id>" / "p:<provider message id>" of the events
+    # that found no message, so the sweeper checks them with two indexed
+    # queries instead of re-applying every waiting batch.
+    waiting_for = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "dedup_key"], name="webhookrequest_dedup"),
+            models.CheckConstraint(
+                condition=Q(status__in=WebhookStatus.values), name="webhookrequest_status_valid"
+            ),
+        ]
+        indexes = [
+            # The sweeper: rows not applied yet, oldest first
+            # (WHERE status IN (...) ORDER BY received_at).
+            models.Index(
+                fields=["status", "received_at"],
+                name="webhookrequest_sweep_idx",
+                condition=~Q(status="applied"),
+            ),
+            # replay_webhooks --since / --provider.
+            models.Index(fields=["received_at"], name="webhookrequest_received_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} webhook {self.pk} ({self.status})"

@@ -1,27 +1,61 @@
-"""Creating messages and the pre-send checks.
+"""The send pipeline (DESIGN.md "The send pipeline").
 
-(The worker side of the pipeline — claiming, provider calls, retries — builds
-on these.)"""
+Creating: ``action_send`` makes one message per person (queued, or drafted
+when the action says so) with its rendered content, in bulk, and enqueues the
+queued ones after commit, in tasks of ``TIDINGS_SEND_CHUNK_SIZE`` messages.
+
+Sending (``messages_send``, what the task runs), per chunk:
+
+1. claim: lock the chunk's queued messages with ``SKIP LOCKED`` and, in the
+   same transaction, apply the pre-send verdicts (suppressed, undeliverable)
+   and mark the rest attempted, so no other worker can take them;
+2. call each channel's provider backend, outside any transaction, with the
+   idempotency key ``tidings-<message id>-<attempt>``;
+3. record sent (with the provider's message id), failed or undeliverable in
+   one batch; a transient error leaves the message attempted with a
+   ``deferred`` history event and is tried again with exponential backoff,
+   until ``TIDINGS_SEND_MAX_TRIES`` tries, then failed with the reason.
+
+A task that is redelivered (its worker died) also takes back its messages
+still in attempted and calls the provider again with the same key, which a
+key-honouring provider answers with its first answer. ``messages_sweep``
+recovers the rest: queued messages whose task was lost, and attempted
+messages with no answer (same key again where the backend honours keys,
+otherwise failed "outcome unknown" for a person to retry).
+
+Every status change goes through messaging.ingest.apply_events.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
 
 from campaigns.models import Action
 from campaigns.vocabulary import Channel, EventType, Source, Status
+from messaging import counters, ingest
+from messaging.backends import Outcome, SendRequest, SendResult, backend_for
 from messaging.events import Event
+from messaging.inbox import webhook_requests_match_waiting
 from messaging.ingest import IngestResult, apply_events
-from messaging.models import Message, Person
+from messaging.models import Message, MessageEvent, Person
+from messaging.rendering import render, template_for
 from messaging.suppression import normalise_address, suppressed_addresses
+
+logger = logging.getLogger(__name__)
 
 # Reasons kept on undeliverable and suppressed messages.
 REASON_DELETED = "person deleted"
 REASON_UNSUBSCRIBED = "person unsubscribed"
 REASON_SUPPRESSED = "address on the suppression list"
+REASON_OUTCOME_UNKNOWN = "outcome unknown: no answer from the provider before the worker stopped"
 NO_ADDRESS = {
     Channel.EMAIL: "no email address",
     Channel.SMS: "no phone number",
@@ -30,6 +64,18 @@ NO_ADDRESS = {
     Channel.SLACK: "no Slack channel",
     Channel.WEBHOOK: "no webhook URL",
 }
+
+
+class NotAllowed(ValueError):
+    """The message is not in a state that allows this (API callers answer 409)."""
+
+
+def _lock_options() -> dict:
+    # Lock only the message rows, not joined tables (PostgreSQL).
+    return {"of": ("self",)} if connection.features.has_select_for_update_of else {}
+
+
+# --- Pre-send checks -----------------------------------------------------------
 
 
 def address_for(*, action: Action, person: Person) -> str:
@@ -58,11 +104,9 @@ def presend_verdict(
     return None
 
 
-def messages_presend_check(messages: Sequence[Message], *, now: datetime | None = None) -> set[int]:
-    """Applies the pre-send verdicts in one batch; returns the ids that were
-    stopped (suppressed or undeliverable) and must not be sent."""
-    now = now or timezone.now()
-    people = Person.objects.in_bulk({m.person_id for m in messages})
+def _presend_events(
+    messages: Sequence[Message], people: dict[int, Person], now: datetime
+) -> list[Event]:
     suppressed = suppressed_addresses({m.address for m in messages if m.channel == Channel.EMAIL})
     events = []
     for message in messages:
@@ -75,23 +119,42 @@ def messages_presend_check(messages: Sequence[Message], *, now: datetime | None 
         events.append(
             Event(
                 type=event_type,
-                occurred_at=now,
+                occurred_at=_attempt_time(message, now),
                 idempotency_key=f"presend:{message.send_attempts}:{event_type}",
                 source=Source.PIPELINE,
                 message_id=message.id,
                 reason=reason,
             )
         )
+    return events
+
+
+def messages_presend_check(messages: Sequence[Message], *, now: datetime | None = None) -> set[int]:
+    """Applies the pre-send verdicts in one batch; returns the ids that were
+    stopped (suppressed or undeliverable) and must not be sent."""
+    now = now or timezone.now()
+    people = Person.objects.in_bulk({m.person_id for m in messages})
+    events = _presend_events(messages, people, now)
     apply_events(events)
     return {event.message_id for event in events}
 
 
+# --- Creating and enqueueing ---------------------------------------------------
+
+
 def messages_create(
-    *, action: Action, people: Sequence[Person], now: datetime | None = None
+    *,
+    action: Action,
+    people: Sequence[Person],
+    now: datetime | None = None,
+    backdate: bool = False,
 ) -> list[Message]:
-    """One new message per person, queued (or drafted), in one batch."""
+    """One new message per person, queued (or drafted), with its rendered
+    content, in one batch. ``backdate`` also dates the rows' created_at at
+    ``now`` (the demo's virtual history)."""
     now = now or timezone.now()
     initial = Status.DRAFTED if action.send_as_draft else Status.QUEUED
+    template = template_for(action)
     with transaction.atomic():
         messages = Message.objects.bulk_create(
             [
@@ -109,6 +172,15 @@ def messages_create(
             ],
             batch_size=1000,
         )
+        # Tracked URLs and the open pixel name the message, so the content is
+        # rendered once the ids exist, in the same transaction.
+        fields = ["subject", "body"]
+        if backdate:
+            fields.append("created_at")
+        for message, person in zip(messages, people, strict=True):
+            message.subject, message.body = render(template, person=person, message_id=message.id)
+            message.created_at = now if backdate else message.created_at
+        counters.bulk_update_rows(Message, messages, fields)
         apply_events(
             [
                 Event(
@@ -122,6 +194,460 @@ def messages_create(
             ]
         )
     return messages
+
+
+def messages_enqueue(
+    message_ids: Sequence[int], *, tries: int = 0, countdown: float | None = None
+) -> None:
+    """Sending tasks for these messages, in chunks, once the current
+    transaction commits (a worker must find the rows)."""
+    ids = list(message_ids)
+    if not ids:
+        return
+    size = settings.TIDINGS_SEND_CHUNK_SIZE
+    chunks = [ids[start : start + size] for start in range(0, len(ids), size)]
+
+    def dispatch() -> None:
+        from kombu.exceptions import OperationalError
+
+        from messaging.tasks import send_messages
+
+        for chunk in chunks:
+            try:
+                send_messages.apply_async(args=[chunk, tries], countdown=countdown)
+            except OperationalError:
+                # The broker is down: the messages stay queued and the sweeper
+                # enqueues them again once it is back.
+                logger.exception("Could not enqueue %d messages; the sweeper will", len(chunk))
+
+    transaction.on_commit(dispatch)
+
+
+def _reread(messages: Sequence[Message]) -> list[Message]:
+    fresh = Message.objects.in_bulk([message.id for message in messages])
+    return [fresh[message.id] for message in messages]
+
+
+def action_send(*, action: Action, people: Sequence[Person]) -> list[Message]:
+    """One new message per person (queued, or drafted when the action sends
+    drafts), sent after commit; the messages as they stand when this returns
+    (already sent when tasks run eagerly)."""
+    with transaction.atomic():
+        messages = messages_create(action=action, people=people)
+        messages_enqueue([m.id for m in messages if m.status == Status.QUEUED])
+    return _reread(messages)
+
+
+def _new_attempt(message: Message, *, expected: str) -> Message:
+    now = timezone.now()
+    with transaction.atomic():
+        locked = (
+            Message.objects.select_for_update(**_lock_options())
+            .filter(pk=message.pk, discarded_at__isnull=True)
+            .first()
+        )
+        if locked is None or locked.status != expected:
+            current = "discarded" if locked is None else locked.status
+            raise NotAllowed(f"Message {message.pk} is {current}, not {expected}.")
+        # The new attempt must start after everything of the last one, even an
+        # event a simulated provider dated ahead of our clock.
+        latest = (
+            MessageEvent.objects.filter(
+                message_id=locked.pk,
+                type__in=[
+                    EventType.DRAFTED,
+                    EventType.QUEUED,
+                    EventType.ATTEMPTED,
+                    EventType.SENT,
+                    EventType.FAILED,
+                    EventType.UNDELIVERABLE,
+                    EventType.SUPPRESSED,
+                ],
+            )
+            .order_by("-occurred_at")
+            .values_list("occurred_at", flat=True)
+            .first()
+        )
+        if latest is not None and latest >= now:
+            now = latest + timedelta(milliseconds=1)
+        locked.send_attempts += 1
+        locked.save(update_fields=["send_attempts", "updated_at"])
+        apply_events(
+            [
+                Event(
+                    type=EventType.QUEUED,
+                    occurred_at=now,
+                    idempotency_key=f"queued:{locked.send_attempts}",
+                    source=Source.PIPELINE,
+                    message_id=locked.pk,
+                )
+            ]
+        )
+        messages_enqueue([locked.pk])
+    return Message.objects.get(pk=locked.pk)
+
+
+def message_send_draft(*, message: Message) -> Message:
+    """drafted → queued → the normal path."""
+    return _new_attempt(message, expected=Status.DRAFTED)
+
+
+def message_retry(*, message: Message) -> Message:
+    """failed → queued → the normal path (a new attempt, new idempotency key)."""
+    return _new_attempt(message, expected=Status.FAILED)
+
+
+def message_discard(*, message: Message) -> None:
+    """A draft leaves the delivery log and the metrics (its events stay)."""
+    if not ingest.messages_discard([message.pk], now=timezone.now(), status=Status.DRAFTED):
+        current = Message.objects.filter(pk=message.pk).values_list("status", flat=True).first()
+        raise NotAllowed(f"Message {message.pk} is {current}, not drafted.")
+
+
+# --- Sending -------------------------------------------------------------------
+
+
+@dataclass
+class SendReport:
+    claimed: int = 0
+    stopped: int = 0  # suppressed or undeliverable before any provider call
+    outcomes: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    retry_ids: list[int] = field(default_factory=list)  # transient errors, tried again later
+    retry_countdown: float = 0.0
+
+
+def idempotency_key(message: Message | _Row) -> str:
+    return f"tidings-{message.pk}-{message.send_attempts}"
+
+
+def _attempt_time(message: Message, now: datetime) -> datetime:
+    # Never before the attempt's own queued event (see _new_attempt).
+    if message.queued_at is not None and message.queued_at > now:
+        return message.queued_at
+    return now
+
+
+def retry_countdown(tries: int) -> float:
+    return settings.TIDINGS_SEND_RETRY_BASE_SECONDS * (2 ** max(tries - 1, 0))
+
+
+def messages_send(
+    *,
+    message_ids: Sequence[int],
+    tries: int = 0,
+    redelivered: bool = False,
+    clock: Callable[[], datetime] = timezone.now,
+    simulator: object | None = None,
+    enqueue_retries: bool = True,
+) -> SendReport:
+    """Sends one chunk: claim, pre-send checks, provider calls, outcomes.
+
+    ``tries`` counts the provider calls already made in this attempt (a retry
+    after a transient error, or the sweeper's resend); such a run, and a
+    redelivered task, also takes messages still in attempted."""
+    report = SendReport()
+    now = clock()
+    statuses = [Status.QUEUED]
+    if tries or redelivered:
+        statuses.append(Status.ATTEMPTED)
+    claimed = _claim(message_ids, statuses, tries, now, report)
+    if not claimed:
+        return report
+
+    by_channel: dict[str, list[SendRequest]] = defaultdict(list)
+    for request in claimed:
+        by_channel[request.channel].append(request)
+    results: list[tuple[object, list[SendRequest], list[SendResult]]] = []
+    for channel, requests in by_channel.items():
+        backend = backend_for(channel, simulator=simulator)
+        try:
+            answers = backend.send(requests, now=now)
+        except Exception as exc:  # a provider outage or a backend bug: try again later
+            logger.exception(
+                "Provider backend %s failed for %d messages", backend.name, len(requests)
+            )
+            answers = [
+                SendResult(
+                    message_id=request.message_id,
+                    outcome=Outcome.RETRY,
+                    provider=backend.name,
+                    reason=f"provider error: {exc}"[:500],
+                )
+                for request in requests
+            ]
+        results.append((backend, requests, answers))
+
+    sent_at = clock()
+    _record(results, tries, sent_at, report, enqueue_retries=enqueue_retries)
+    for backend, requests, answers in results:
+        backend.after_recorded(requests, answers, sent_at=sent_at)
+    return report
+
+
+_CLAIM_FIELDS = (
+    "id",
+    "person_id",
+    "action_id",
+    "channel",
+    "address",
+    "subject",
+    "body",
+    "status",
+    "send_attempts",
+    "queued_at",
+)
+
+
+class _Row:
+    """A row read as plain attributes (what presend_verdict and the requests need)."""
+
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+    @property
+    def pk(self) -> int:
+        return self.id
+
+
+def _claim(
+    message_ids: Sequence[int],
+    statuses: list[str],
+    tries: int,
+    now: datetime,
+    report: SendReport,
+) -> list[SendRequest]:
+    with transaction.atomic():
+        # Plain rows, not model instances: this is the hot path, and ingest
+        # loads (and locks again) what it needs.
+        messages = [
+            _Row(**row)
+            for row in Message.objects.select_for_update(skip_locked=True, **_lock_options())
+            .filter(id__in=list(message_ids), status__in=statuses, discarded_at__isnull=True)
+            .order_by("id")
+            .values(*_CLAIM_FIELDS)
+        ]
+        if not messages:
+            return []
+        report.claimed = len(messages)
+        people = {
+            row["id"]: _Row(**row)
+            for row in Person.objects.filter(id__in={m.person_id for m in messages}).values(
+                "id", "external_id", "deleted_at", "unsubscribed_at"
+            )
+        }
+        events = _presend_events(messages, people, now)
+        stopped = {event.message_id for event in events}
+        report.stopped = len(stopped)
+        to_send = [m for m in messages if m.id not in stopped]
+        events.extend(
+            Event(
+                type=EventType.ATTEMPTED,
+                occurred_at=_attempt_time(message, now),
+                idempotency_key=f"attempted:{message.send_attempts}",
+                source=Source.PIPELINE,
+                message_id=message.id,
+            )
+            for message in to_send
+            if message.status == Status.QUEUED
+        )
+        apply_events(events)
+    actions = {
+        action.id: action
+        for action in Action.objects.filter(id__in={m.action_id for m in to_send}).select_related(
+            "campaign"
+        )
+    }
+    return [
+        SendRequest(
+            message_id=message.id,
+            channel=message.channel,
+            address=message.address,
+            subject=message.subject,
+            body=message.body,
+            idempotency_key=idempotency_key(message),
+            attempt=message.send_attempts,
+            tries=tries,
+            stable_key="|".join(
+                (
+                    actions[message.action_id].campaign.name,
+                    actions[message.action_id].name,
+                    people[message.person_id].external_id,
+                    str(message.send_attempts),
+                )
+            ),
+            person_id=message.person_id,
+            action_id=message.action_id,
+        )
+        for message in to_send
+    ]
+
+
+def _record(
+    results: list[tuple[object, list[SendRequest], list[SendResult]]],
+    tries: int,
+    now: datetime,
+    report: SendReport,
+    *,
+    enqueue_retries: bool,
+) -> None:
+    attempts = {
+        request.message_id: request.attempt for _, requests, _ in results for request in requests
+    }
+    events: list[Event] = []
+    provider_rows: list[tuple[int, str, str]] = []
+    retry_ids: list[int] = []
+    max_tries = settings.TIDINGS_SEND_MAX_TRIES
+    for _, _, answers in results:
+        for answer in answers:
+            attempt = attempts[answer.message_id]
+            outcome = answer.outcome
+            reason = answer.reason
+            if outcome == Outcome.RETRY:
+                if tries + 1 >= max_tries:
+                    outcome = Outcome.FAILED
+                    reason = f"{reason or 'transient error'} (gave up after {tries + 1} tries)"
+                else:
+                    retry_ids.append(answer.message_id)
+                    events.append(
+                        Event(
+                            type=EventType.DEFERRED,
+                            occurred_at=now,
+                            idempotency_key=f"deferred:{attempt}:{tries}",
+                            source=Source.PIPELINE,
+                            message_id=answer.message_id,
+                            provider=answer.provider,
+                            reason=reason[:500],
+                            detail={"try": tries + 1, **answer.detail},
+                        )
+                    )
+            if outcome != Outcome.RETRY:
+                detail = dict(answer.detail)
+                if answer.provider_message_id:
+                    detail["provider_message_id"] = answer.provider_message_id
+                events.append(
+                    Event(
+                        type=outcome,
+                        occurred_at=now,
+                        idempotency_key=f"{outcome}:{attempt}",
+                        source=Source.PIPELINE,
+                        message_id=answer.message_id,
+                        provider=answer.provider,
+                        reason=reason[:500],
+                        detail=detail,
+                    )
+                )
+            report.outcomes[outcome] += 1
+            provider_rows.append(
+                (answer.message_id, answer.provider[:40], answer.provider_message_id[:255])
+            )
+    report.retry_ids = retry_ids
+    report.retry_countdown = retry_countdown(tries + 1)
+    with transaction.atomic():
+        # Provider ids first: apply_events ends by upserting the campaign's
+        # counter rows, which every worker's batch locks, so they are held
+        # only from there to the commit.
+        _store_provider_ids(provider_rows)
+        apply_events(events)
+        if retry_ids:
+            # Still attempted, but alive: the sweeper must not take them.
+            Message.objects.filter(id__in=retry_ids).update(updated_at=now)
+        if enqueue_retries and retry_ids:
+            messages_enqueue(retry_ids, tries=tries + 1, countdown=report.retry_countdown)
+    # A provider's callback can beat this commit (DESIGN.md): it waits in the
+    # webhook inbox until its message can be found, which is now.
+    webhook_requests_match_waiting(
+        message_ids=[row[0] for row in provider_rows],
+        provider_message_ids=[row[2] for row in provider_rows if row[2]],
+    )
+
+
+def _store_provider_ids(rows: list[tuple[int, str, str]]) -> None:
+    """Provider and provider message id of each answered message, in one
+    statement; an answer without an id (a retry) keeps an id an earlier try got."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        with_id = [Message(id=i, provider=p, provider_message_id=m) for i, p, m in rows if m]
+        without = [Message(id=i, provider=p) for i, p, m in rows if not m]
+        Message.objects.bulk_update(with_id, ["provider", "provider_message_id"], batch_size=500)
+        Message.objects.bulk_update(without, ["provider"], batch_size=500)
+        return
+    ids, providers, provider_ids = (list(column) for column in zip(*rows, strict=True))
+    with connection.cursor() as cursor:
+        # Constant statement text whatever the batch size (arrays, not VALUES).
+        cursor.execute(
+            "UPDATE messaging_message AS t SET provider = v.provider, provider_message_id = "
+            "CASE WHEN v.pmid <> '' THEN v.pmid ELSE t.provider_message_id END "
+            "FROM unnest(%s::bigint[], %s::varchar[], %s::varchar[]) AS v (id, provider, pmid) "
+            "WHERE t.id = v.id",
+            [ids, providers, provider_ids],
+        )
+
+
+# --- Recovery ------------------------------------------------------------------
+
+
+@dataclass
+class SweepReport:
+    requeued: list[int] = field(default_factory=list)  # queued, their task lost: enqueued again
+    resent: list[int] = field(default_factory=list)  # attempted, no answer: same key again
+    unknown: list[int] = field(default_factory=list)  # attempted, no answer: failed
+
+
+SWEEP_LIMIT = 10_000
+
+
+def messages_sweep(*, now: datetime | None = None, stale_seconds: int | None = None) -> SweepReport:
+    """Recovers messages that made no progress for ``TIDINGS_SEND_STALE_SECONDS``
+    (more than a task's hard time limit, so a live worker is never overtaken)."""
+    from messaging.backends import backend_name
+
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=stale_seconds or settings.TIDINGS_SEND_STALE_SECONDS)
+    report = SweepReport()
+    with transaction.atomic():
+        stuck = list(
+            Message.objects.select_for_update(skip_locked=True, **_lock_options())
+            .filter(
+                status__in=[Status.QUEUED, Status.ATTEMPTED],
+                updated_at__lt=cutoff,
+                discarded_at__isnull=True,
+            )
+            .only("id", "status", "channel", "send_attempts")
+            .order_by("id")[:SWEEP_LIMIT]
+        )
+        if not stuck:
+            return report
+        failures = []
+        for message in stuck:
+            if message.status == Status.QUEUED:
+                report.requeued.append(message.id)
+            elif _honours_keys(backend_name(message.channel)):
+                report.resent.append(message.id)
+            else:
+                report.unknown.append(message.id)
+                failures.append(
+                    Event(
+                        type=EventType.FAILED,
+                        occurred_at=now,
+                        idempotency_key=f"failed:{message.send_attempts}",
+                        source=Source.PIPELINE,
+                        message_id=message.id,
+                        reason=REASON_OUTCOME_UNKNOWN,
+                    )
+                )
+        # Claimed: the next sweep leaves them alone for another period.
+        Message.objects.filter(id__in=report.requeued + report.resent).update(updated_at=now)
+        apply_events(failures)
+        messages_enqueue(report.requeued)
+        messages_enqueue(report.resent, tries=1)
+    return report
+
+
+def _honours_keys(name: str) -> bool:
+    # Both built-in backends honour idempotency keys; a real backend that
+    # cannot would answer False here.
+    return name in ("capture", "simulated")
 
 
 def message_record(
@@ -145,3 +671,20 @@ def message_record(
             )
         ]
     )
+
+
+__all__ = [
+    "NotAllowed",
+    "action_send",
+    "address_for",
+    "message_discard",
+    "message_record",
+    "message_retry",
+    "message_send_draft",
+    "messages_create",
+    "messages_enqueue",
+    "messages_presend_check",
+    "messages_send",
+    "messages_sweep",
+    "presend_verdict",
+]

@@ -1,0 +1,28 @@
+from collections import Counter
+
+from campaigns.vocabulary import Channel
+from messaging.models import Message, MessageEvent
+
+ALL_CHANNELS = [channel.value for channel in Channel]
+
+
+def use_backend(settings, name: str) -> None:
+    settings.TIDINGS_PROVIDER_BY_CHANNEL = dict.fromkeys(ALL_CHANNELS, name)
+
+
+def reload(message) -> Message:
+    return Message.objects.get(pk=message.pk)
+
+
+def event_types(message) -> list[str]:
+    return list(
+        MessageEvent.objects.filter(message_id=message.pk)
+        .order_by("occurred_at", "id")
+        .values_list("type", flat=True)
+    )
+
+
+def statuses(messages) -> Counter:
+    return Counter(
+        Message.objects.filter(id__in=[m.pk for m in messages]).values_list("status", flat=True)
+    )

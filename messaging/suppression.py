@@ -63,3 +63,63 @@ def person_delete(*, person: Person) -> Person:
         person.deleted_at = timezone.now()
         person.save(update_fields=["deleted_at", "updated_at"])
     return person
+
+
+def _merged_attributes(current: dict, changes: dict) -> dict:
+    # JSON merge-patch (RFC 7396) at the top level: a key set to null is removed.
+    merged = {**current, **changes}
+    return {key: value for key, value in merged.items() if value is not None}
+
+
+def person_update(
+    *,
+    person: Person,
+    email: str | None = None,
+    phone: str | None = None,
+    push_token: str | None = None,
+    attributes: dict | None = None,
+) -> Person:
+    """Sets the given fields (None leaves one as it is); attributes merge."""
+    changes = {
+        name: value
+        for name, value in (("email", email), ("phone", phone), ("push_token", push_token))
+        if value is not None
+    }
+    if attributes is not None:
+        changes["attributes"] = _merged_attributes(person.attributes, attributes)
+    changed = [name for name, value in changes.items() if getattr(person, name) != value]
+    if changed:
+        for name in changed:
+            setattr(person, name, changes[name])
+        person.save(update_fields=[*changed, "updated_at"])
+    return person
+
+
+def person_upsert(
+    *,
+    external_id: str,
+    email: str | None = None,
+    phone: str | None = None,
+    push_token: str | None = None,
+    attributes: dict | None = None,
+) -> tuple[Person, bool]:
+    """Creates the person, or updates the given fields of the existing one
+    (a deleted or unsubscribed person stays so). Returns (person, created)."""
+    with transaction.atomic():
+        # get_or_create survives a concurrent create of the same external_id;
+        # the row lock then serialises concurrent updates of the attributes.
+        person, created = Person.objects.get_or_create(
+            external_id=external_id,
+            defaults={
+                "email": email or "",
+                "phone": phone or "",
+                "push_token": push_token or "",
+                "attributes": _merged_attributes({}, attributes or {}),
+            },
+        )
+        if created:
+            return person, True
+        person = Person.objects.select_for_update().get(pk=person.pk)
+        return person_update(
+            person=person, email=email, phone=phone, push_token=push_token, attributes=attributes
+        ), False

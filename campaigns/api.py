@@ -1,0 +1,164 @@
+"""REST API: campaigns, their actions, metrics; and the API's shared parts
+(cursor pagination, documented error answers)."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from campaigns.metrics import campaign_metrics
+from campaigns.models import Campaign, SeriesBasis
+from campaigns.serializers import (
+    ActionSerializer,
+    CampaignDetailSerializer,
+    CampaignMetricsSerializer,
+    CampaignSerializer,
+)
+from campaigns.services import action_create, campaign_create
+
+
+class IdCursorPagination(CursorPagination):
+    """Keyset pages newest first (WHERE id < cursor ORDER BY id DESC LIMIT n):
+    the same cost at any depth, and no COUNT."""
+
+    ordering = "-id"
+    page_size = 50
+    page_size_query_param = "limit"
+    max_page_size = 500
+
+    def decode_cursor(self, request):
+        try:
+            return super().decode_cursor(request)
+        except NotFound:
+            # A malformed cursor is a bad request, not a missing resource.
+            raise serializers.ValidationError({"cursor": ["Invalid cursor."]}) from None
+
+
+_ERRORS = {
+    400: OpenApiResponse(
+        OpenApiTypes.OBJECT,
+        description="Validation error: an object keyed by field name, each with a list of "
+        "reasons (unknown fields are named too).",
+    ),
+    401: OpenApiResponse(
+        OpenApiTypes.OBJECT, description='Missing or wrong token: {"detail": reason}.'
+    ),
+    403: OpenApiResponse(
+        OpenApiTypes.OBJECT, description="Not allowed (e.g. a session without a CSRF token)."
+    ),
+    404: OpenApiResponse(OpenApiTypes.OBJECT, description='Not found: {"detail": reason}.'),
+    409: OpenApiResponse(
+        OpenApiTypes.OBJECT,
+        description='Not possible in the message\'s current state: {"detail": reason}.',
+    ),
+    415: OpenApiResponse(OpenApiTypes.OBJECT, description="The body is not JSON."),
+    422: OpenApiResponse(
+        OpenApiTypes.OBJECT, description='The channel does not track this: {"detail": reason}.'
+    ),
+}
+
+
+def answers(ok: dict, *errors: int) -> dict:
+    """The documented answers of an endpoint: its successes, its errors, and
+    the 401/403 every endpoint can give."""
+    return {**ok, **{code: _ERRORS[code] for code in (*errors, 401, 403)}}
+
+
+class CampaignListCreate(generics.ListCreateAPIView):
+    queryset = Campaign.objects.all()
+    serializer_class = CampaignSerializer
+    pagination_class = IdCursorPagination
+
+    @extend_schema(
+        summary="List campaigns (newest first)",
+        responses=answers({200: CampaignSerializer(many=True)}, 400),
+    )
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Create a campaign",
+        request=CampaignSerializer,
+        responses=answers({201: CampaignDetailSerializer}, 400, 415),
+    )
+    def post(self, request: Request, *args, **kwargs) -> Response:
+        serializer = CampaignSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        campaign = campaign_create(**serializer.validated_data)
+        return Response(CampaignDetailSerializer(campaign).data, status=status.HTTP_201_CREATED)
+
+
+class CampaignDetail(generics.RetrieveAPIView):
+    queryset = Campaign.objects.prefetch_related("actions__links")
+    serializer_class = CampaignDetailSerializer
+
+    @extend_schema(
+        summary="A campaign with its actions and their links",
+        responses=answers({200: CampaignDetailSerializer}, 404),
+    )
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class ActionCreate(generics.GenericAPIView):
+    serializer_class = ActionSerializer
+
+    @extend_schema(
+        summary="Add an action (a message step) to a campaign",
+        description="Links are the href of <a> tags and, in bodies that are not HTML, bare "
+        "http(s) URLs; each distinct one becomes a tracked Link when track_links is on "
+        "and the channel tracks clicks.",
+        responses=answers({201: ActionSerializer}, 400, 404, 415),
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        campaign = get_object_or_404(Campaign, pk=pk)
+        serializer = ActionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        action = action_create(campaign=campaign, **serializer.validated_data)
+        return Response(ActionSerializer(action).data, status=status.HTTP_201_CREATED)
+
+
+# The contract's keys; campaign_metrics also returns extras the pages use.
+METRICS_KEYS = (
+    "campaign",
+    "counts",
+    "totals",
+    "rates",
+    "by_action",
+    "by_channel",
+    "links",
+    "series",
+)
+
+
+class CampaignMetrics(generics.GenericAPIView):
+    serializer_class = CampaignMetricsSerializer
+
+    @extend_schema(
+        summary="Campaign metrics, from the pre-aggregated counters",
+        parameters=[
+            OpenApiParameter(
+                "basis",
+                str,
+                enum=SeriesBasis.values,
+                description="series dated by the message's send time (send, default) or by "
+                "when each event happened (event)",
+            )
+        ],
+        responses=answers({200: CampaignMetricsSerializer}, 400, 404),
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        basis = request.query_params.get("basis", SeriesBasis.SEND)
+        if basis not in SeriesBasis.values:
+            raise serializers.ValidationError(
+                {"basis": [f"Must be one of: {', '.join(SeriesBasis.values)}."]}
+            )
+        campaign = get_object_or_404(Campaign, pk=pk)
+        metrics = campaign_metrics(campaign, basis=basis)
+        return Response({key: metrics[key] for key in METRICS_KEYS})

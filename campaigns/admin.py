@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 
 from campaigns.models import Action, Campaign, Link
 
@@ -6,13 +8,27 @@ from campaigns.models import Action, Campaign, Link
 class ActionInline(admin.StackedInline):
     model = Action
     extra = 0
+    fields = (
+        ("name", "channel"),
+        "subject",
+        "body",
+        "target",
+        ("send_as_draft", "track_opens", "track_links"),
+    )
 
 
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
-    list_display = ("name", "conversion_event", "conversion_window_hours", "created_at")
+    list_display = ("name", "conversion_event", "conversion_window_hours", "created_at", "page")
     search_fields = ("name",)
     inlines = [ActionInline]
+
+    def view_on_site(self, obj: Campaign) -> str:
+        return reverse("campaigns:detail", args=[obj.pk])
+
+    @admin.display(description="Metrics")
+    def page(self, obj: Campaign) -> str:
+        return format_html('<a href="{}">metrics</a>', reverse("campaigns:detail", args=[obj.pk]))
 
 
 class LinkInline(admin.TabularInline):
@@ -23,5 +39,7 @@ class LinkInline(admin.TabularInline):
 @admin.register(Action)
 class ActionAdmin(admin.ModelAdmin):
     list_display = ("name", "campaign", "channel", "send_as_draft")
-    list_filter = ("channel",)
+    list_filter = ("channel", "send_as_draft")
+    list_select_related = ("campaign",)
+    search_fields = ("name", "campaign__name")
     inlines = [LinkInline]

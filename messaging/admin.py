@@ -1,12 +1,122 @@
-from django.contrib import admin
+"""The admin: people, messages (read-only; drafts sent and failures retried
+in bulk through the pipeline's services), and the suppression list with CSV
+import and export. Every change goes through the same services as the API."""
 
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.core.validators import validate_email
+from django.db import connection, transaction
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.functional import cached_property
+from django.utils.html import format_html
+
+from campaigns.vocabulary import Status
+from messaging import sending
 from messaging.models import Message, MessageEvent, Person, Suppression
+from messaging.suppression import (
+    AlreadySuppressed,
+    normalise_address,
+    person_delete,
+    person_unsubscribe,
+    suppression_add,
+    suppression_remove,
+)
+from messaging.suppression_csv import ImportRefused, suppressions_export_lines, suppressions_import
+
+# --- People ---------------------------------------------------------------------
+
+
+class _SetFilter(admin.SimpleListFilter):
+    """Yes / no on whether a timestamp marker is set."""
+
+    field = ""
+
+    def lookups(self, request, model_admin):
+        return (("yes", "Yes"), ("no", "No"))
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(**{f"{self.field}__isnull": self.value() == "no"})
+        return queryset
+
+
+class UnsubscribedFilter(_SetFilter):
+    title = "unsubscribed"
+    parameter_name = "unsubscribed"
+    field = "unsubscribed_at"
+
+
+class DeletedFilter(_SetFilter):
+    title = "deleted"
+    parameter_name = "deleted"
+    field = "deleted_at"
 
 
 @admin.register(Person)
 class PersonAdmin(admin.ModelAdmin):
-    list_display = ("external_id", "email", "phone", "unsubscribed_at", "deleted_at")
+    list_display = ("external_id", "email", "phone", "unsubscribed_at", "deleted_at", "created_at")
+    list_filter = (UnsubscribedFilter, DeletedFilter)
     search_fields = ("external_id", "email", "phone")
+    readonly_fields = ("unsubscribed_at", "deleted_at", "created_at", "updated_at")
+    actions = ("unsubscribe_people", "delete_people")
+    show_full_result_count = False
+
+    def has_delete_permission(self, request, obj=None):
+        # Messages keep their person (history stays): "delete" marks the
+        # person deleted through the service instead.
+        return False
+
+    @admin.action(description="Unsubscribe the selected people", permissions=["change"])
+    def unsubscribe_people(self, request: HttpRequest, queryset) -> None:
+        with transaction.atomic():
+            people = list(queryset.filter(unsubscribed_at__isnull=True))
+            for person in people:
+                person_unsubscribe(person=person)
+        self.message_user(request, f"Unsubscribed {len(people)} people.", messages.SUCCESS)
+
+    @admin.action(
+        description="Delete the selected people (later messages: undeliverable)",
+        permissions=["change"],
+    )
+    def delete_people(self, request: HttpRequest, queryset) -> None:
+        with transaction.atomic():
+            people = list(queryset.filter(deleted_at__isnull=True))
+            for person in people:
+                person_delete(person=person)
+        self.message_user(request, f"Marked {len(people)} people deleted.", messages.SUCCESS)
+
+
+# --- Messages ---------------------------------------------------------------------
+
+
+class LargeTablePaginator(Paginator):
+    """The admin counts every change list; over an unfiltered table of
+    millions of messages that COUNT(*) costs more than the page itself, so a
+    large table reports PostgreSQL's estimate instead (filtered lists stay
+    exact)."""
+
+    ESTIMATE_ABOVE = 100_000
+
+    @cached_property
+    def count(self) -> int:
+        query = getattr(self.object_list, "query", None)
+        if connection.vendor == "postgresql" and query is not None and not query.where:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+                    [self.object_list.model._meta.db_table],
+                )
+                row = cursor.fetchone()
+            if row and row[0] > self.ESTIMATE_ABOVE:
+                return row[0]
+        return super().count
 
 
 class MessageEventInline(admin.TabularInline):
@@ -15,20 +125,40 @@ class MessageEventInline(admin.TabularInline):
     can_delete = False
     fields = ("type", "occurred_at", "received_at", "source", "machine", "link", "reason")
     readonly_fields = fields
+    ordering = ("occurred_at", "received_at", "id")
 
     def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
 
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
     # Statuses and milestones are derived from events: never edited here.
-    list_display = ("id", "campaign", "action", "channel", "address", "status", "updated_at")
-    list_filter = ("status", "channel")
+    list_display = (
+        "id",
+        "campaign",
+        "action",
+        "channel",
+        "address",
+        "status",
+        "failure_reason",
+        "updated_at",
+        "page_link",
+    )
+    list_filter = ("status", "channel", "campaign")
     list_select_related = ("campaign", "action")
-    search_fields = ("address", "provider_message_id")
+    search_fields = ("=address", "=provider_message_id")
     inlines = [MessageEventInline]
+    actions = ("send_drafts", "retry_failed")
+    # The log can hold millions of rows: no unfiltered COUNT(*) per page.
     show_full_result_count = False
+    paginator = LargeTablePaginator
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("body")
 
     def has_add_permission(self, request):
         return False
@@ -39,17 +169,207 @@ class MessageAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def has_resend_permission(self, request: HttpRequest) -> bool:
+        # Sending and retrying change a message: the same permission an
+        # editor of messages would need.
+        return request.user.has_perm("messaging.change_message")
+
+    def view_on_site(self, obj: Message) -> str:
+        return reverse("messaging:message", args=[obj.pk])
+
+    @admin.display(description="Page")
+    def page_link(self, obj: Message) -> str:
+        return format_html('<a href="{}">timeline</a>', reverse("messaging:message", args=[obj.pk]))
+
+    def _bulk(self, request, queryset, *, status: str, service, done: str) -> None:
+        chosen = list(queryset.filter(status=status, discarded_at__isnull=True))
+        refused = []
+        for message in chosen:
+            try:
+                service(message=message)
+            except sending.NotAllowed as exc:
+                refused.append(str(exc))
+        skipped = queryset.count() - len(chosen)
+        text = f"{done} {len(chosen) - len(refused)} messages."
+        if skipped:
+            text += f" {skipped} selected messages were not {status} and were left alone."
+        self.message_user(request, text, messages.SUCCESS)
+        for reason in refused[:10]:
+            self.message_user(request, reason, messages.WARNING)
+
+    @admin.action(description="Send the selected drafts", permissions=["resend"])
+    def send_drafts(self, request: HttpRequest, queryset) -> None:
+        self._bulk(
+            request,
+            queryset,
+            status=Status.DRAFTED,
+            service=sending.message_send_draft,
+            done="Queued",
+        )
+
+    @admin.action(description="Retry the selected failed messages", permissions=["resend"])
+    def retry_failed(self, request: HttpRequest, queryset) -> None:
+        self._bulk(
+            request,
+            queryset,
+            status=Status.FAILED,
+            service=sending.message_retry,
+            done="Queued for a retry",
+        )
+
+
+# --- Suppressions -------------------------------------------------------------------
+
+
+class SuppressionForm(forms.ModelForm):
+    class Meta:
+        model = Suppression
+        fields = ("address", "reason", "note")
+
+    def clean_address(self) -> str:
+        address = normalise_address(self.cleaned_data["address"])
+        validate_email(address)
+        taken = Suppression.objects.filter(address=address)
+        if self.instance.pk:
+            taken = taken.exclude(pk=self.instance.pk)
+        if taken.exists():
+            raise ValidationError(f"{address} is already on the suppression list.")
+        return address
+
+    def validate_unique(self) -> None:
+        # clean_address checked the normalised address; the model's own check
+        # would compare the raw one.
+        pass
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(
+        help_text="CSV with a header row: address, reason (manual, hard_bounce, "
+        "spam_complaint; manual when empty), note. Other columns are ignored."
+    )
+    dry_run = forms.BooleanField(
+        required=False, label="Dry run", help_text="Report what would happen; change nothing."
+    )
+
 
 @admin.register(Suppression)
 class SuppressionAdmin(admin.ModelAdmin):
-    list_display = ("address", "reason", "note", "created_by", "created_at")
+    form = SuppressionForm
+    list_display = ("address", "reason", "note", "message_link", "created_by", "created_at")
     list_filter = ("reason",)
-    search_fields = ("address",)
+    search_fields = ("address", "note")
+    list_select_related = ("created_by",)
     raw_id_fields = ("message",)
-    readonly_fields = ("created_by", "created_at")
+    actions = ("export_selected",)
+    change_list_template = "admin/messaging/suppression/change_list.html"
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("address", "reason", "note")
+        return ("address", "reason", "note", "message", "created_by", "created_at")
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        # Once added, only the note is edited; a different address is a new
+        # entry.
+        return ("address", "reason", "message", "created_by", "created_at")
+
+    @admin.display(description="Message")
+    def message_link(self, obj: Suppression) -> str:
+        if obj.message_id is None:
+            return "—"
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("messaging:message", args=[obj.message_id]),
+            obj.message_id,
+        )
 
     def save_model(self, request, obj, form, change):
-        obj.address = obj.address.strip().lower()
-        if not change:
-            obj.created_by = request.user
-        super().save_model(request, obj, form, change)
+        if change:
+            obj.save(update_fields=["note"])
+            return
+        try:
+            created = suppression_add(
+                address=obj.address,
+                reason=obj.reason,
+                note=obj.note,
+                created_by=request.user,
+            )
+        except AlreadySuppressed:
+            # Added by someone else between the form check and now: theirs
+            # stands.
+            created = Suppression.objects.get(address=normalise_address(obj.address))
+        obj.pk = created.pk
+        obj.created_at = created.created_at
+        obj.created_by = created.created_by
+
+    def delete_model(self, request, obj):
+        suppression_remove(suppression=obj)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            for suppression in queryset:
+                suppression_remove(suppression=suppression)
+
+    def get_urls(self):
+        own = [
+            path(
+                "import/",
+                self.admin_site.admin_view(self.import_view),
+                name="messaging_suppression_import",
+            ),
+            path(
+                "export/",
+                self.admin_site.admin_view(self.export_view),
+                name="messaging_suppression_export",
+            ),
+        ]
+        return own + super().get_urls()
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        report = None
+        form = ImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                report = suppressions_import(
+                    data=upload.read(),
+                    created_by=request.user,
+                    dry_run=form.cleaned_data["dry_run"],
+                )
+            except ImportRefused as exc:
+                form.add_error("file", f"Nothing imported: {exc}")
+            else:
+                level = messages.WARNING if report.invalid else messages.SUCCESS
+                self.message_user(request, f"{upload.name}: {report.summary}.", level)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Import suppressions from CSV",
+            "form": form,
+            "report": report,
+            "invalid_shown": report.invalid[:200] if report else [],
+        }
+        return TemplateResponse(request, "admin/messaging/suppression/import.html", context)
+
+    def export_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        # Exactly what the change list shows: its filters and search apply.
+        changelist = self.get_changelist_instance(request)
+        return self._csv(changelist.get_queryset(request))
+
+    @admin.action(description="Export the selected suppressions as CSV", permissions=["view"])
+    def export_selected(self, request: HttpRequest, queryset) -> HttpResponse:
+        return self._csv(queryset)
+
+    def _csv(self, queryset) -> StreamingHttpResponse:
+        response = StreamingHttpResponse(
+            suppressions_export_lines(queryset), content_type="text/csv; charset=utf-8"
+        )
+        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+        response["Content-Disposition"] = f'attachment; filename="suppressions-{stamp}.csv"'
+        return response

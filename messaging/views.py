@@ -1,0 +1,366 @@
+"""Marketer pages: the delivery log and one message's timeline.
+
+The log pages by keyset (``?before=<id>`` older, ``?after=<id>`` newer):
+each page is one ``WHERE <filters> AND id < cursor ORDER BY id DESC LIMIT n``
+on an index, as fast a thousand pages deep as on the first, and nothing
+counts the whole table.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from django.contrib import messages as flash
+from django.contrib.auth.decorators import login_required
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from campaigns.models import Action, Campaign
+from campaigns.vocabulary import Channel, Source, Status
+from messaging import sending
+from messaging.filters import MessageFilter
+from messaging.ingest import fact_of
+from messaging.models import Message, MessageEvent
+from messaging.status import MILESTONES, RANK, implied_events
+
+PAGE_SIZE = 50
+EXPORT_CHUNK = 2000
+LOG_FIELDS = (
+    "id",
+    "status",
+    "channel",
+    "address",
+    "failure_reason",
+    "created_at",
+    "updated_at",
+    "campaign_id",
+    "action_id",
+    "person_id",
+    "campaign__name",
+    "action__name",
+    "person__external_id",
+    "person__attributes",
+)
+EXPORT_COLUMNS = (
+    ("id", "id"),
+    ("created_at", "created_at"),
+    ("updated_at", "updated_at"),
+    ("campaign", "campaign_id"),
+    ("campaign_name", "campaign__name"),
+    ("action", "action_id"),
+    ("action_name", "action__name"),
+    ("channel", "channel"),
+    ("person", "person__external_id"),
+    ("address", "address"),
+    ("status", "status"),
+    ("provider", "provider"),
+    ("provider_message_id", "provider_message_id"),
+    *((f"{name}_at", f"{name}_at") for name in MILESTONES),
+    ("bounce_type", "bounce_type"),
+    ("failure_reason", "failure_reason"),
+    ("open_count", "open_count"),
+    ("click_count", "click_count"),
+)
+# Free text a spreadsheet would run as a formula (CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FREE_TEXT = {"campaign__name", "action__name", "person__external_id", "failure_reason"}
+
+
+def _cursor(value: str | None) -> int | None:
+    try:
+        cursor = int(value) if value else None
+    except ValueError:
+        return None
+    return cursor if cursor is not None and cursor > 0 else None
+
+
+def log_queryset(request: HttpRequest) -> tuple[MessageFilter, QuerySet[Message]]:
+    # A discarded draft has left the log and the metrics.
+    base = Message.objects.filter(discarded_at__isnull=True)
+    filterset = MessageFilter(request.GET, queryset=base)
+    if not filterset.is_valid():
+        return filterset, base.none()
+    return filterset, filterset.qs
+
+
+def keyset_page(
+    queryset: QuerySet, *, before: int | None, after: int | None, size: int = PAGE_SIZE
+) -> dict[str, Any]:
+    """One page newest first, plus whether newer and older rows exist (read
+    from one extra row, never from a count)."""
+    if after is not None:
+        rows = list(queryset.filter(id__gt=after).order_by("id")[: size + 1])
+        if len(rows) > size:
+            rows = rows[:size]
+            rows.reverse()
+            return {"rows": rows, "newer": True, "older": True}
+        # Reached the newest rows: show the first page, full.
+        before = None
+    if before is not None:
+        queryset = queryset.filter(id__lt=before)
+    rows = list(queryset.order_by("-id")[: size + 1])
+    older = len(rows) > size
+    return {"rows": rows[:size], "newer": before is not None, "older": older}
+
+
+def _person_name(attributes: Any) -> str:
+    if not isinstance(attributes, dict):
+        return ""
+    name = attributes.get("name")
+    if not name:
+        name = " ".join(
+            str(attributes[key]) for key in ("first_name", "last_name") if attributes.get(key)
+        )
+    return str(name) if name else ""
+
+
+def _log_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Display-ready rows. Formatting here rather than with per-row template
+    tags ({% url %}, |date) keeps a 50-row page cheap to render."""
+    message_url = reverse("messaging:message", args=[_SLOT]).replace(str(_SLOT), "{}")
+    campaign_url = reverse("campaigns:detail", args=[_SLOT]).replace(str(_SLOT), "{}")
+    out = []
+    for row in rows:
+        changed = timezone.localtime(row["updated_at"])
+        out.append(
+            {
+                "id": row["id"],
+                "url": message_url.format(row["id"]),
+                "status": row["status"],
+                "channel": row["channel"],
+                "address": row["address"],
+                "failure_reason": row["failure_reason"],
+                "campaign_url": campaign_url.format(row["campaign_id"]),
+                "campaign_name": row["campaign__name"],
+                "action_name": row["action__name"],
+                "external_id": row["person__external_id"],
+                "person_name": _person_name(row["person__attributes"]),
+                "changed": changed.strftime("%Y-%m-%d %H:%M:%S"),
+                "changed_iso": changed.isoformat(),
+            }
+        )
+    return out
+
+
+_SLOT = 987654321
+
+
+@login_required
+def delivery_log(request: HttpRequest) -> HttpResponse:
+    filterset, queryset = log_queryset(request)
+    if request.GET.get("export") == "csv":
+        return _export_csv(queryset)
+
+    page = keyset_page(
+        queryset.values(*LOG_FIELDS),
+        before=_cursor(request.GET.get("before")),
+        after=_cursor(request.GET.get("after")),
+    )
+    rows = _log_rows(page["rows"])
+
+    params = request.GET.copy()
+    for name in ("before", "after", "export"):
+        params.pop(name, None)
+    filters = params.urlencode()
+    links = {}
+    if rows and page["newer"]:
+        links["newer"] = _with(params, after=rows[0]["id"])
+    if rows and page["older"]:
+        links["older"] = _with(params, before=rows[-1]["id"])
+    if page["newer"]:
+        links["newest"] = "?" + filters if filters else "?"
+
+    chosen_campaign = filterset.form.cleaned_data.get("campaign") if filterset.is_bound else None
+    actions = Action.objects.order_by("campaign_id", "id").values_list(
+        "id", "name", "channel", "campaign__name"
+    )
+    if chosen_campaign:
+        actions = actions.filter(campaign_id=chosen_campaign)
+    return render(
+        request,
+        "messaging/delivery_log.html",
+        {
+            "filterset": filterset,
+            "errors": filterset.errors,
+            "rows": rows,
+            "links": links,
+            "filters": filters,
+            "export_url": _with(params, export="csv"),
+            "campaigns": Campaign.objects.order_by("-id").values_list("id", "name"),
+            "actions": actions,
+            "channels": Channel.choices,
+            "statuses": Status.choices,
+            "values": {name: request.GET.get(name, "") for name in MessageFilter.base_filters},
+        },
+    )
+
+
+def _with(params, **extra) -> str:
+    query = params.copy()
+    for name, value in extra.items():
+        query[name] = str(value)
+    return "?" + query.urlencode()
+
+
+def _export_rows(queryset: QuerySet[Message]) -> Iterator[list[Any]]:
+    """Every filtered row, newest first, read in keyset chunks so memory and
+    each query stay small however long the log is."""
+    fields = [field for _, field in EXPORT_COLUMNS]
+    queryset = queryset.order_by("-id").values_list(*fields)
+    last_id = None
+    while True:
+        chunk = queryset if last_id is None else queryset.filter(id__lt=last_id)
+        rows = list(chunk[:EXPORT_CHUNK])
+        if not rows:
+            return
+        for row in rows:
+            yield [_cell(field, value) for field, value in zip(fields, row, strict=True)]
+        last_id = rows[-1][0]
+        if len(rows) < EXPORT_CHUNK:
+            return
+
+
+def _cell(field: str, value: Any) -> Any:
+    if value is None:
+        return ""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if field in _FREE_TEXT and isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _export_csv(queryset: QuerySet[Message]) -> StreamingHttpResponse:
+    writer = csv.writer(_Echo())
+
+    def stream() -> Iterator[str]:
+        yield writer.writerow([name for name, _ in EXPORT_COLUMNS])
+        for row in _export_rows(queryset):
+            yield writer.writerow(row)
+
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    response = StreamingHttpResponse(stream(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="deliveries-{stamp}.csv"'
+    return response
+
+
+def message_timeline(message: Message) -> list[dict[str, Any]]:
+    """Every stored event, oldest first (occurred_at, then received_at), with
+    the derived events (an open implied by a click, a delivery implied by
+    engagement) shown as source "implied"."""
+    events = list(
+        MessageEvent.objects.filter(message=message)
+        .select_related("link")
+        .order_by("occurred_at", "received_at", "id")
+    )
+    rows = [
+        {
+            "sort": (event.occurred_at, 1, event.received_at, event.id),
+            "type": event.type,
+            "occurred_at": event.occurred_at,
+            "received_at": event.received_at,
+            "source": event.source,
+            "machine": event.machine,
+            "link": event.link.url if event.link else "",
+            "bounce_type": event.bounce_type,
+            "reason": event.reason,
+            "provider": event.provider,
+            "detail": json.dumps(event.detail, indent=2, sort_keys=True, default=str)
+            if event.detail
+            else "",
+        }
+        for event in events
+    ]
+    for event_type, moment in implied_events(message.channel, [fact_of(e) for e in events]):
+        rows.append(
+            {
+                # Before the stored events of the same instant (the implied
+                # open precedes the click that implies it), in journey order.
+                "sort": (moment, 0, moment, RANK[event_type]),
+                "type": event_type,
+                "occurred_at": moment,
+                "received_at": None,
+                "source": Source.IMPLIED.value,
+                "machine": False,
+                "link": "",
+                "bounce_type": "",
+                "reason": "",
+                "provider": "",
+                "detail": "",
+            }
+        )
+    rows.sort(key=lambda row: row["sort"])
+    return rows
+
+
+@login_required
+def message_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    message = get_object_or_404(
+        Message.objects.select_related("campaign", "action", "person"), pk=pk
+    )
+    person = message.person
+    milestones = [
+        {"name": name, "at": getattr(message, f"{name}_at")}
+        for name in MILESTONES
+        if getattr(message, f"{name}_at") is not None
+    ]
+    attributes = person.attributes if isinstance(person.attributes, dict) else {}
+    return render(
+        request,
+        "messaging/message_detail.html",
+        {
+            "message": message,
+            "person": person,
+            "person_name": _person_name(attributes),
+            "attributes": sorted(
+                (str(key), json.dumps(value) if not isinstance(value, str) else value)
+                for key, value in attributes.items()
+            ),
+            "milestones": milestones,
+            "timeline": message_timeline(message),
+            "can_send": message.status == Status.DRAFTED and message.discarded_at is None,
+            "can_retry": message.status == Status.FAILED,
+        },
+    )
+
+
+def _run(request: HttpRequest, pk: int, service, done: str) -> HttpResponse:
+    message = get_object_or_404(Message, pk=pk)
+    try:
+        service(message=message)
+    except sending.NotAllowed as exc:
+        # Someone else sent, retried or discarded it meanwhile.
+        flash.error(request, str(exc))
+    else:
+        flash.success(request, f"Message {message.pk} {done}.")
+    return redirect("messaging:message", pk=message.pk)
+
+
+@login_required
+@require_POST
+def message_send(request: HttpRequest, pk: int) -> HttpResponse:
+    return _run(request, pk, sending.message_send_draft, "queued for sending")
+
+
+@login_required
+@require_POST
+def message_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    return _run(request, pk, sending.message_retry, "queued for a retry")
+
+
+@login_required
+@require_POST
+def message_discard(request: HttpRequest, pk: int) -> HttpResponse:
+    return _run(request, pk, sending.message_discard, "discarded")

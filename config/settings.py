@@ -8,6 +8,7 @@ from config.env import (
     env_choice,
     env_database,
     env_int,
+    env_json,
     env_list,
     env_str,
     env_url,
@@ -41,12 +42,16 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "campaigns",
     "messaging",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files (pages' CSS, the API docs' Swagger UI) with DEBUG off,
+    # after collectstatic, without a separate web server.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -127,12 +132,21 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tidings API",
     "DESCRIPTION": "Campaign messaging tracker: people, campaigns, sending, messages, metrics.",
     "VERSION": "1",
+    # Separate request and response components, so read-only fields (id,
+    # created_at) are not advertised as inputs the API would reject.
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI served from our own static files: no CDN needed.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Celery -----------------------------------------------------------------
@@ -151,7 +165,31 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300, minimum=1)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 240, minimum=1)
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# A task whose worker died is redelivered once this many seconds have passed
+# since it was taken (Redis has no per-connection acks). Sends are idempotent,
+# so a redelivery while the first run is still going only repeats work.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1),
+    "unacked_restore_interval": env_int("CELERY_UNACKED_RESTORE_INTERVAL", 10, minimum=1),
+}
+# Celery's Django fixup closes the database connection around every task
+# (PERFORMANCE.md: a one-write task fell from ~640/s to ~156/s). It keeps
+# them for this many tasks instead; config.celery closes broken or expired
+# connections between tasks as Django does between requests.
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000, minimum=0)
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE = {
+    # Messages with no progress (a lost enqueue, a worker killed mid-call).
+    "sweep-messages": {
+        "task": "messaging.sweep_messages",
+        "schedule": env_int("TIDINGS_SWEEP_INTERVAL_SECONDS", 60, minimum=1),
+    },
+    # Webhook inbox: failed applies, and callbacks that beat their message.
+    "sweep-webhooks": {
+        "task": "messaging.sweep_webhooks",
+        "schedule": env_int("TIDINGS_WEBHOOK_SWEEP_INTERVAL_SECONDS", 30, minimum=1),
+    },
+}
 
 # --- Tidings ----------------------------------------------------------------
 _PROVIDER_BACKENDS = ("simulated", "capture")
@@ -165,6 +203,22 @@ TIDINGS_PROVIDER_BY_CHANNEL = {
 TIDINGS_PUBLIC_URL = env_url(
     "TIDINGS_PUBLIC_URL", "http://127.0.0.1:8000", schemes=("http", "https")
 )
+# Send pipeline: messages per task, provider tries per attempt (exponential
+# backoff from the base), and when a message with no progress is swept
+# (CELERY_BEAT_SCHEDULE runs the sweeper).
+TIDINGS_SEND_CHUNK_SIZE = env_int("TIDINGS_SEND_CHUNK_SIZE", 100, minimum=1)
+TIDINGS_SEND_MAX_TRIES = env_int("TIDINGS_SEND_MAX_TRIES", 5, minimum=1)
+TIDINGS_SEND_RETRY_BASE_SECONDS = env_int("TIDINGS_SEND_RETRY_BASE_SECONDS", 30, minimum=0)
+TIDINGS_SEND_STALE_SECONDS = env_int("TIDINGS_SEND_STALE_SECONDS", 600, minimum=1)
+# Capture backend: how long its answer takes after it has recorded a batch.
+TIDINGS_CAPTURE_LATENCY_MS = env_int("TIDINGS_CAPTURE_LATENCY_MS", 0)
+# Simulated providers: seed, speed (virtual seconds per real second for live
+# callbacks), per-channel rate overrides as JSON ({"email": {"open": 0.5}}),
+# and the SendGrid signing key (PEM) matching SENDGRID_WEBHOOK_VERIFICATION_KEY.
+TIDINGS_SIMULATOR_SEED = env_int("TIDINGS_SIMULATOR_SEED", 0)
+TIDINGS_SIMULATOR_SPEED = env_int("TIDINGS_SIMULATOR_SPEED", 600, minimum=1)
+TIDINGS_SIMULATOR_RATES = env_json("TIDINGS_SIMULATOR_RATES", "{}")
+TIDINGS_SIMULATOR_SENDGRID_KEY = env_str("TIDINGS_SIMULATOR_SENDGRID_KEY")
 TIDINGS_WEBHOOK_MAX_BYTES = env_int("TIDINGS_WEBHOOK_MAX_BYTES", 5 * 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(TIDINGS_WEBHOOK_MAX_BYTES, 2_621_440)
 

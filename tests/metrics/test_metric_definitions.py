@@ -102,3 +102,16 @@ def test_series_by_send_date_and_by_event_date(mixed):
     assert by_send[0]["sent"] == 6 and by_send[0]["clicked"] == 1
     assert sum(row["clicked"] for row in by_event) == 1
     assert sum(row["opened"] for row in by_event) == sum(row["opened"] for row in by_send) == 2
+
+
+def test_a_campaign_shows_null_for_what_none_of_its_channels_tracks():
+    goal = campaign()
+    slack = action(Channel.SLACK, campaign_obj=goal)
+    [msg] = messages_create(action=slack, people=[person()], now=at(0))
+    apply(event(msg, "attempted", 1, source="pipeline"), event(msg, "sent", 1, source="pipeline"))
+    metrics = campaign_metrics(goal)
+    assert metrics["counts"]["sent"] == 1
+    assert metrics["counts"]["delivered"] is None
+    assert metrics["rates"]["delivery"] is None
+    assert metrics["counts"]["clicked"] == 0
+    assert metrics["rates"]["click"] == 0.0  # clicked / sent (Slack reports no delivery)

@@ -134,7 +134,12 @@ def apply_events(events: Sequence[Event], *, strict: bool = False) -> IngestResu
     # the caller may catch and carry on from.
     with transaction.atomic(savepoint=strict):
         ids = sorted({event.message_id for event in events})
-        locked = Message.objects.select_for_update(**_lock_options()).filter(id__in=ids)
+        # The rendered content is not needed here and can be large.
+        locked = (
+            Message.objects.select_for_update(**_lock_options())
+            .filter(id__in=ids)
+            .defer("subject", "body")
+        )
         messages = {message.id: message for message in locked.order_by("id")}
         matched = []
         for event in events:

@@ -127,6 +127,14 @@ def _time_key(event: EventFact) -> tuple:
     return (event.occurred_at, RANK[event.type], event.key)
 
 
+# Per channel: the status-bearing types it tracks (the capability table, read
+# once; this runs for every message of every batch).
+_COUNTABLE: dict[str, frozenset[str]] = {
+    channel: frozenset(t for t in STATUS_BEARING if channels.accepts_event(channel, t))
+    for channel in channels.CAPABILITIES
+}
+
+
 def counting_events(channel: str, events: Iterable[EventFact]) -> list[EventFact]:
     """The events that compete for the status and set milestones.
 
@@ -134,12 +142,9 @@ def counting_events(channel: str, events: Iterable[EventFact]) -> list[EventFact
     track, and pipeline events (class 0 and 1) of an earlier attempt — a retry
     or the send of a draft starts anew from the latest `queued`.
     """
+    countable = _COUNTABLE[channel]
     bearing = [
-        event
-        for event in dict.fromkeys(events)
-        if event.type in STATUS_BEARING
-        and not event.machine
-        and channels.accepts_event(channel, event.type)
+        event for event in dict.fromkeys(events) if event.type in countable and not event.machine
     ]
     queued = [event for event in bearing if event.type == EventType.QUEUED]
     if not queued:
@@ -152,68 +157,86 @@ def counting_events(channel: str, events: Iterable[EventFact]) -> list[EventFact
     ]
 
 
+_TRACKS_OPENS = {channel: channels.tracks_opens(channel) for channel in channels.CAPABILITIES}
+_TRACKS_CLICKS = {
+    channel: channels.tracks(channel, channels.CLICKED) for channel in channels.CAPABILITIES
+}
+_REPORTS_DELIVERY = {
+    channel: channels.reports_delivery(channel) for channel in channels.CAPABILITIES
+}
+
+
 def compute_state(channel: str, events: Iterable[EventFact]) -> MessageState:
     events = list(dict.fromkeys(events))  # a set: a duplicate changes nothing
     counting = counting_events(channel, events)
 
-    status = max(counting, key=status_key).type if counting else None
-
     earliest: dict[str, datetime] = {}
+    top = latest_bounce = latest_reasoned = None
+    human_opens = 0
+    clicks = 0
+    link_clicks: dict[int, int] = {}
     for event in counting:
-        current = earliest.get(event.type)
+        kind = event.type
+        current = earliest.get(kind)
         if current is None or event.occurred_at < current:
-            earliest[event.type] = event.occurred_at
+            earliest[kind] = event.occurred_at
+        key = status_key(event)
+        if top is None or key > top[0]:
+            top = (key, event)
+        if kind == EventType.BOUNCED:
+            if latest_bounce is None or _time_key(event) > _time_key(latest_bounce):
+                latest_bounce = event
+        elif kind == EventType.OPENED:
+            human_opens += 1
+        elif kind == EventType.CLICKED:
+            clicks += 1
+            if event.link_id is not None:
+                link_clicks[event.link_id] = link_clicks.get(event.link_id, 0) + 1
+        elif kind in _REASON_BEARING and (
+            latest_reasoned is None or key > status_key(latest_reasoned)
+        ):
+            latest_reasoned = event
 
     milestones: dict[str, datetime | None] = {
         name: earliest.get(name) for name in MILESTONES + EXTRA_MILESTONES
     }
+    tracks_opens = _TRACKS_OPENS[channel]
     # Click implies open, derived rather than stored so it cannot depend on
     # arrival order; only where the channel tracks opens.
-    if channels.tracks_opens(channel):
+    if tracks_opens:
         milestones["opened"] = _earliest(earliest.get(EventType.OPENED), earliest.get("clicked"))
     else:
         milestones["opened"] = None
     # Engagement implies delivery, on channels that report delivery.
-    if channels.reports_delivery(channel):
+    if _REPORTS_DELIVERY[channel]:
         milestones["delivered"] = _earliest(
             earliest.get(EventType.DELIVERED), *(earliest.get(t) for t in _PROOF_OF_DELIVERY)
         )
 
-    bounces = [event for event in counting if event.type == EventType.BOUNCED]
     bounce_type = None
-    if bounces:
-        bounce_type = max(bounces, key=_time_key).bounce_type or BounceType.HARD
+    if latest_bounce is not None:
+        bounce_type = latest_bounce.bounce_type or BounceType.HARD
 
-    reasoned = [event for event in counting if event.type in _REASON_BEARING]
-    failure_reason = max(reasoned, key=status_key).reason if reasoned else ""
-
-    human_opens = sum(1 for event in counting if event.type == EventType.OPENED)
-    clicks = [event for event in counting if event.type == EventType.CLICKED]
     open_count = human_opens
-    if clicks and channels.tracks_opens(channel):
+    if clicks and tracks_opens:
         open_count = max(human_opens, 1)
-
-    link_clicks: dict[int, int] = {}
-    for event in clicks:
-        if event.link_id is not None:
-            link_clicks[event.link_id] = link_clicks.get(event.link_id, 0) + 1
 
     machine_open_count = machine_click_count = 0
     for event in events:
         if not event.machine:
             continue
-        if event.type == EventType.OPENED and channels.tracks_opens(channel):
+        if event.type == EventType.OPENED and tracks_opens:
             machine_open_count += 1
-        elif event.type == EventType.CLICKED and channels.tracks(channel, channels.CLICKED):
+        elif event.type == EventType.CLICKED and _TRACKS_CLICKS[channel]:
             machine_click_count += 1
 
     return MessageState(
-        status=status,
+        status=top[1].type if top else None,
         milestones=milestones,
         bounce_type=bounce_type,
-        failure_reason=failure_reason,
+        failure_reason=latest_reasoned.reason if latest_reasoned else "",
         open_count=open_count,
-        click_count=len(clicks),
+        click_count=clicks,
         machine_open_count=machine_open_count,
         machine_click_count=machine_click_count,
         link_clicks=tuple(sorted(link_clicks.items())),

@@ -136,7 +136,7 @@ def apply_events(events: Sequence[Event], *, strict: bool = False) -> IngestResu
         ids = sorted({event.message_id for event in events})
         # The rendered content is not needed here and can be large.
         locked = (
-            Message.objects.select_for_update(**_lock_options())
+            Message.objects.select_for_update(**lock_options())
             .filter(id__in=ids)
             .defer("subject", "body")
         )
@@ -198,7 +198,7 @@ def apply_events(events: Sequence[Event], *, strict: bool = False) -> IngestResu
     return result
 
 
-def _lock_options() -> dict:
+def lock_options() -> dict:
     # Lock only the message rows, not joined tables (PostgreSQL).
     return {"of": ("self",)} if connection.features.has_select_for_update_of else {}
 
@@ -375,7 +375,7 @@ def messages_discard(
     Their events stay, so reconcile (which skips discarded messages) agrees."""
     with transaction.atomic():
         messages = list(
-            Message.objects.select_for_update(**_lock_options())
+            Message.objects.select_for_update(**lock_options())
             .filter(id__in=list(message_ids), discarded_at__isnull=True, status=status)
             .order_by("id")
         )

@@ -18,7 +18,7 @@ Sending (``messages_send``, what the task runs), per chunk:
 
 A task that is redelivered (its worker died) also takes back its messages
 still in attempted and calls the provider again with the same key, which a
-key-honouring provider answers with its first answer. ``messages_sweep``
+key-honouring provider answers with its first answer. ``messaging.recovery.messages_sweep``
 recovers the rest: queued messages whose task was lost, and attempted
 messages with no answer (same key again where the backend honours keys,
 otherwise failed "outcome unknown" for a person to retry).
@@ -44,7 +44,7 @@ from messaging import counters, ingest
 from messaging.backends import Outcome, SendRequest, SendResult, backend_for
 from messaging.events import Event
 from messaging.inbox import webhook_requests_match_waiting
-from messaging.ingest import IngestResult, apply_events
+from messaging.ingest import apply_events, lock_options
 from messaging.models import Message, MessageEvent, Person
 from messaging.rendering import render, template_for
 from messaging.suppression import normalise_address, suppressed_addresses
@@ -68,11 +68,6 @@ NO_ADDRESS = {
 
 class NotAllowed(ValueError):
     """The message is not in a state that allows this (API callers answer 409)."""
-
-
-def _lock_options() -> dict:
-    # Lock only the message rows, not joined tables (PostgreSQL).
-    return {"of": ("self",)} if connection.features.has_select_for_update_of else {}
 
 
 # --- Pre-send checks -----------------------------------------------------------
@@ -242,7 +237,7 @@ def _new_attempt(message: Message, *, expected: str) -> Message:
     now = timezone.now()
     with transaction.atomic():
         locked = (
-            Message.objects.select_for_update(**_lock_options())
+            Message.objects.select_for_update(**lock_options())
             .filter(pk=message.pk, discarded_at__isnull=True)
             .first()
         )
@@ -421,7 +416,7 @@ def _claim(
         # loads (and locks again) what it needs.
         messages = [
             _Row(**row)
-            for row in Message.objects.select_for_update(skip_locked=True, **_lock_options())
+            for row in Message.objects.select_for_update(skip_locked=True, **lock_options())
             .filter(id__in=list(message_ids), status__in=statuses, discarded_at__isnull=True)
             .order_by("id")
             .values(*_CLAIM_FIELDS)
@@ -584,107 +579,16 @@ def _store_provider_ids(rows: list[tuple[int, str, str]]) -> None:
         )
 
 
-# --- Recovery ------------------------------------------------------------------
-
-
-@dataclass
-class SweepReport:
-    requeued: list[int] = field(default_factory=list)  # queued, their task lost: enqueued again
-    resent: list[int] = field(default_factory=list)  # attempted, no answer: same key again
-    unknown: list[int] = field(default_factory=list)  # attempted, no answer: failed
-
-
-SWEEP_LIMIT = 10_000
-
-
-def messages_sweep(*, now: datetime | None = None, stale_seconds: int | None = None) -> SweepReport:
-    """Recovers messages that made no progress for ``TIDINGS_SEND_STALE_SECONDS``
-    (more than a task's hard time limit, so a live worker is never overtaken)."""
-    from messaging.backends import backend_name
-
-    now = now or timezone.now()
-    cutoff = now - timedelta(seconds=stale_seconds or settings.TIDINGS_SEND_STALE_SECONDS)
-    report = SweepReport()
-    with transaction.atomic():
-        stuck = list(
-            Message.objects.select_for_update(skip_locked=True, **_lock_options())
-            .filter(
-                status__in=[Status.QUEUED, Status.ATTEMPTED],
-                updated_at__lt=cutoff,
-                discarded_at__isnull=True,
-            )
-            .only("id", "status", "channel", "send_attempts")
-            .order_by("id")[:SWEEP_LIMIT]
-        )
-        if not stuck:
-            return report
-        failures = []
-        for message in stuck:
-            if message.status == Status.QUEUED:
-                report.requeued.append(message.id)
-            elif _honours_keys(backend_name(message.channel)):
-                report.resent.append(message.id)
-            else:
-                report.unknown.append(message.id)
-                failures.append(
-                    Event(
-                        type=EventType.FAILED,
-                        occurred_at=now,
-                        idempotency_key=f"failed:{message.send_attempts}",
-                        source=Source.PIPELINE,
-                        message_id=message.id,
-                        reason=REASON_OUTCOME_UNKNOWN,
-                    )
-                )
-        # Claimed: the next sweep leaves them alone for another period.
-        Message.objects.filter(id__in=report.requeued + report.resent).update(updated_at=now)
-        apply_events(failures)
-        messages_enqueue(report.requeued)
-        messages_enqueue(report.resent, tries=1)
-    return report
-
-
-def _honours_keys(name: str) -> bool:
-    # Both built-in backends honour idempotency keys; a real backend that
-    # cannot would answer False here.
-    return name in ("capture", "simulated")
-
-
-def message_record(
-    *,
-    message_id: int,
-    event_type: str,
-    occurred_at: datetime,
-    key: str,
-    reason: str = "",
-    source: str = Source.PIPELINE,
-) -> IngestResult:
-    return apply_events(
-        [
-            Event(
-                type=event_type,
-                occurred_at=occurred_at,
-                idempotency_key=key,
-                source=source,
-                message_id=message_id,
-                reason=reason,
-            )
-        ]
-    )
-
-
 __all__ = [
     "NotAllowed",
     "action_send",
     "address_for",
     "message_discard",
-    "message_record",
     "message_retry",
     "message_send_draft",
     "messages_create",
     "messages_enqueue",
     "messages_presend_check",
     "messages_send",
-    "messages_sweep",
     "presend_verdict",
 ]

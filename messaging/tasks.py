@@ -27,7 +27,7 @@ def send_messages(self, message_ids: list[int], tries: int = 0) -> dict:
 
 @shared_task(name="messaging.sweep_messages")
 def sweep_messages() -> dict:
-    from messaging.sending import messages_sweep
+    from messaging.recovery import messages_sweep
 
     report = messages_sweep()
     return {

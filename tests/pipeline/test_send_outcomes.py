@@ -5,7 +5,7 @@ import pytest
 from django.utils import timezone
 
 from campaigns.vocabulary import Channel, Status
-from messaging import sending
+from messaging import recovery, sending
 from messaging.models import CapturedMessage, Message, MessageEvent
 from messaging.suppression import person_delete, person_unsubscribe, suppression_add
 from tests import factories
@@ -256,11 +256,11 @@ def test_the_sweeper_resends_stuck_attempts_and_requeues_lost_tasks(
         action=action, people=[factories.person(), factories.person()]
     )
     sending._claim([stuck.pk], [Status.QUEUED], 0, timezone.now(), sending.SendReport())
-    assert sending.messages_sweep().requeued == []  # nothing is stale yet
+    assert recovery.messages_sweep().requeued == []  # nothing is stale yet
 
     later = timezone.now() + timezone.timedelta(hours=1)
     with django_capture_on_commit_callbacks(execute=True):
-        report = sending.messages_sweep(now=later)
+        report = recovery.messages_sweep(now=later)
     assert (report.resent, report.requeued, report.unknown) == ([stuck.pk], [lost.pk], [])
     assert {reload(stuck).status, reload(lost).status} == {Status.SENT}
     assert CapturedMessage.objects.count() == 2
@@ -271,8 +271,8 @@ def test_the_sweeper_fails_stuck_attempts_when_the_backend_does_not_honour_keys(
     action = factories.action()
     [stuck] = sending.messages_create(action=action, people=[factories.person()])
     sending._claim([stuck.pk], [Status.QUEUED], 0, timezone.now(), sending.SendReport())
-    monkeypatch.setattr(sending, "_honours_keys", lambda name: False)
-    report = sending.messages_sweep(now=timezone.now() + timezone.timedelta(hours=1))
+    monkeypatch.setattr(recovery, "_honours_keys", lambda name: False)
+    report = recovery.messages_sweep(now=timezone.now() + timezone.timedelta(hours=1))
     assert report.unknown == [stuck.pk]
     stuck = reload(stuck)
     assert stuck.status == Status.FAILED

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from campaigns.vocabulary import Channel, EventType, Source, Status
-from messaging import sending, simulator
+from messaging import sending, simulated_callbacks, simulator
 from messaging.backends import Outcome, SendRequest
 from messaging.models import Message, MessageEvent
 from messaging.providers import base, sendgrid, twilio
@@ -35,7 +35,7 @@ def send(action, people, capture):
 
 
 def test_what_the_simulator_posts_verifies_against_the_configured_secrets(secrets):
-    body, headers, url = simulator.sendgrid_post(
+    body, headers, url = simulated_callbacks.sendgrid_post(
         [{"event": "delivered", "email": "a@example.com", "timestamp": 1}],
         now=factories.T0,
     )
@@ -45,7 +45,9 @@ def test_what_the_simulator_posts_verifies_against_the_configured_secrets(secret
             body=body.replace(b"a@", b"b@"), headers=headers, url=url, secrets=[secrets]
         )
 
-    body, headers, url = simulator.twilio_post({"MessageSid": "SM1", "MessageStatus": "sent"}, 7)
+    body, headers, url = simulated_callbacks.twilio_post(
+        {"MessageSid": "SM1", "MessageStatus": "sent"}, 7
+    )
     assert url.endswith("/webhooks/twilio/?tidings_message_id=7")
     twilio.verify(body=body, headers=headers, url=url, secrets=["twilio-auth-token-for-tests"])
     with pytest.raises(base.SignatureError):

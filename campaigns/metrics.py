@@ -111,55 +111,66 @@ def hour(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
+_SEND = SeriesBasis.SEND.value
+_EVENT = SeriesBasis.EVENT.value
+_CURRENT = {status: f"current_{status}" for status in Status.values}
+
+
 def message_contribution(
     *,
     action_id: int,
     channel: str,
     state: StateLike | None,
     created_at: datetime,
-) -> Counter:
+) -> dict[CounterKey, int]:
     """Every counter one message adds 1 (or its counts) to. ``state`` None
-    means the message is out of the metrics (a discarded draft)."""
-    out: Counter = Counter()
+    means the message is out of the metrics (a discarded draft).
+
+    Runs twice per message of every batch (before and after), so it writes
+    plain dict entries: each key occurs once, except per-link keys."""
+    out: dict[CounterKey, int] = {}
     if state is None or state.status is None:
         return out
-
-    def add(metric: str, value: int = 1) -> None:
-        if value:
-            out[("action", action_id, metric)] += value
-
-    add(MESSAGES)
-    add(current_metric(state.status))
+    at = state.milestones
+    out[("action", action_id, MESSAGES)] = 1
+    out[("action", action_id, _CURRENT[state.status])] = 1
     for milestone in REACHED:
-        if state.at(milestone) is not None:
-            add(milestone)
-    if state.at("bounced") is not None:
-        add("hard_bounced" if state.bounce_type == BounceType.HARD else "soft_bounced")
-    reached_denominator = "delivered" if channels.reports_delivery(channel) else "sent"
-    if state.at(reached_denominator) is not None:
-        add(REACHED_DENOMINATOR)
-    add("opens", state.open_count)
-    add("clicks", state.click_count)
-    add("machine_opens", state.machine_open_count)
-    add("machine_clicks", state.machine_click_count)
+        if at[milestone] is not None:
+            out[("action", action_id, milestone)] = 1
+    if at["bounced"] is not None:
+        split = "hard_bounced" if state.bounce_type == BounceType.HARD else "soft_bounced"
+        out[("action", action_id, split)] = 1
+    if at["delivered" if channels.reports_delivery(channel) else "sent"] is not None:
+        out[("action", action_id, REACHED_DENOMINATOR)] = 1
+    for metric, value in (
+        ("opens", state.open_count),
+        ("clicks", state.click_count),
+        ("machine_opens", state.machine_open_count),
+        ("machine_clicks", state.machine_click_count),
+    ):
+        if value:
+            out[("action", action_id, metric)] = value
 
-    for link_id, clicks in state.link_clicks:
-        out[("link", link_id, "clicks")] += clicks
-        out[("link", link_id, "unique_clicks")] += 1
+    for link_id, clicks in state.link_clicks:  # one entry per link
+        out[("link", link_id, "clicks")] = clicks
+        out[("link", link_id, "unique_clicks")] = 1
 
     # Series: by send date every milestone lands in the hour the message was
     # sent (or created, before it is sent); by event date in its own hour.
-    send_bucket = hour(state.at("sent") or created_at)
+    send_bucket = hour(at["sent"] or created_at)
     for milestone in SERIES:
-        moment = state.at(milestone)
+        moment = at[milestone]
         if moment is None:
             continue
-        out[("series", action_id, SeriesBasis.SEND.value, send_bucket, milestone)] += 1
-        out[("series", action_id, SeriesBasis.EVENT.value, hour(moment), milestone)] += 1
+        out[("series", action_id, _SEND, send_bucket, milestone)] = 1
+        event_bucket = send_bucket if moment == at["sent"] else hour(moment)
+        out[("series", action_id, _EVENT, event_bucket, milestone)] = 1
     return out
 
 
-def contribution_delta(before: Counter, after: Counter) -> dict[CounterKey, int]:
+def contribution_delta(
+    before: Mapping[CounterKey, int], after: Mapping[CounterKey, int]
+) -> dict[CounterKey, int]:
     delta: dict[CounterKey, int] = {}
     for key in before.keys() | after.keys():
         change = after.get(key, 0) - before.get(key, 0)

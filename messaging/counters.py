@@ -149,20 +149,22 @@ def _column_arrays(fields: Sequence[models.Field], rows: Sequence[Sequence]) -> 
     return arrays
 
 
-def bulk_insert(
-    model: type[models.Model], objects: Sequence[models.Model], fields: Sequence[str]
-) -> None:
-    """INSERT … ON CONFLICT DO NOTHING of unsaved objects (no pks returned)."""
-    if not objects:
-        return
-    if connection.vendor != "postgresql":
-        model.objects.bulk_create(objects, ignore_conflicts=True, batch_size=500)
+def bulk_insert(model: type[models.Model], rows: Sequence[Sequence], fields: Sequence[str]) -> None:
+    """INSERT … ON CONFLICT DO NOTHING of rows given as values in ``fields``
+    order (no model instances on the hot path; no pks returned)."""
+    if not rows:
         return
     meta = model._meta
     model_fields = [meta.get_field(name) for name in fields]
+    if connection.vendor != "postgresql":
+        objects = [
+            model(**{field.attname: value for field, value in zip(model_fields, row, strict=True)})
+            for row in rows
+        ]
+        model.objects.bulk_create(objects, ignore_conflicts=True, batch_size=500)
+        return
     q = connection.ops.quote_name
     names = ", ".join(q(field.column) for field in model_fields)
-    rows = [[getattr(obj, field.attname) for field in model_fields] for obj in objects]
     _execute_bound(
         f"INSERT INTO {q(meta.db_table)} ({names}) SELECT * FROM {_unnest(model_fields)} "
         "ON CONFLICT DO NOTHING",

@@ -22,6 +22,8 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from types import SimpleNamespace
+from typing import NamedTuple
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -34,6 +36,20 @@ from messaging import counters
 from messaging.events import Event
 from messaging.models import Message, MessageEvent, Person, Suppression, SuppressionReason
 from messaging.status import MILESTONES, EventFact, MessageState, compute_state
+
+
+class LockedMessage(NamedTuple):
+    """What ingest reads of a message it locks."""
+
+    id: int
+    channel: str
+    action_id: int
+    campaign_id: int
+    person_id: int
+    address: str
+    created_at: datetime
+    discarded_at: datetime | None
+    status: str
 
 
 class EventRefused(ValueError):
@@ -102,14 +118,16 @@ def stored_facts(message_ids: Iterable[int]) -> Iterable[tuple[int, EventFact]]:
         yield message_id, EventFact(type_, occurred_at, key, machine, bounce_type, reason, link_id)
 
 
-def state_of_message(message: Message, facts: Iterable[EventFact]) -> MessageState | None:
+def state_of_message(
+    message: Message | LockedMessage, facts: Iterable[EventFact]
+) -> MessageState | None:
     """The state the metrics see; a discarded message counts for nothing."""
     if message.discarded_at is not None:
         return None
     return compute_state(message.channel, facts)
 
 
-def contribution_of(message: Message, state: MessageState | None) -> Counter:
+def contribution_of(message: Message | LockedMessage, state: MessageState | None) -> Counter:
     return message_contribution(
         action_id=message.action_id,
         channel=message.channel,
@@ -134,13 +152,15 @@ def apply_events(events: Sequence[Event], *, strict: bool = False) -> IngestResu
     # the caller may catch and carry on from.
     with transaction.atomic(savepoint=strict):
         ids = sorted({event.message_id for event in events})
-        # The rendered content is not needed here and can be large.
+        # Plain rows of just what ingest needs: no model instances, and none
+        # of the derived columns (the state before is computed from events).
         locked = (
             Message.objects.select_for_update(**lock_options())
             .filter(id__in=ids)
-            .defer("subject", "body")
+            .order_by("id")
+            .values_list(*LockedMessage._fields)
         )
-        messages = {message.id: message for message in locked.order_by("id")}
+        messages = {row[0]: LockedMessage._make(row) for row in locked}
         matched = []
         for event in events:
             if event.message_id in messages:
@@ -157,7 +177,7 @@ def apply_events(events: Sequence[Event], *, strict: bool = False) -> IngestResu
             seen.add((message_id, fact.key))
 
         links = _links_by_url(messages.values(), matched)
-        new_rows: list[MessageEvent] = []
+        new_rows: list[tuple] = []
         new_by_message: dict[int, list[Event]] = defaultdict(list)
         for event in matched:
             message = messages[event.message_id]
@@ -184,13 +204,19 @@ def apply_events(events: Sequence[Event], *, strict: bool = False) -> IngestResu
             after_facts = before_facts + [_fact(event) for event in new_events]
             before = state_of_message(message, before_facts)
             after = state_of_message(message, after_facts)
+            if after == before:
+                continue  # history only: nothing derived moves
             delta.update(
                 contribution_delta(
                     contribution_of(message, before), contribution_of(message, after)
                 )
             )
-            if after is not None and assign_state(message, after):
-                changes.append(message)
+            if after is not None:
+                changes.append(
+                    SimpleNamespace(
+                        pk=message_id, id=message_id, **state_values(after, message.status)
+                    )
+                )
         result.changed_messages = len(changes)
         save_message_states(changes, now)
         counters.apply_delta(delta, {m.action_id: m.campaign_id for m in messages.values()})
@@ -226,7 +252,9 @@ def _resolve_message_ids(events: Sequence[Event], result: IngestResult) -> list[
     return resolved
 
 
-def _links_by_url(messages: Iterable[Message], events: list[Event]) -> dict[tuple[int, str], int]:
+def _links_by_url(
+    messages: Iterable[LockedMessage], events: list[Event]
+) -> dict[tuple[int, str], int]:
     if not any(event.link_url and event.link_id is None for event in events):
         return {}
     action_ids = {message.action_id for message in messages}
@@ -238,7 +266,7 @@ def _links_by_url(messages: Iterable[Message], events: list[Event]) -> dict[tupl
     }
 
 
-def _admit(event: Event, message: Message, links: dict, *, strict: bool) -> Event:
+def _admit(event: Event, message: LockedMessage, links: dict, *, strict: bool) -> Event:
     channel = message.channel
     if not channels.accepts_event(channel, event.type):
         if strict:
@@ -258,20 +286,21 @@ def _admit(event: Event, message: Message, links: dict, *, strict: bool) -> Even
     return event
 
 
-def _row(event: Event, now: datetime) -> MessageEvent:
-    return MessageEvent(
-        message_id=event.message_id,
-        type=event.type,
-        occurred_at=event.occurred_at,
-        received_at=now,
-        source=event.source,
-        idempotency_key=event.idempotency_key[:255],
-        machine=event.machine,
-        link_id=event.link_id if event.type in (EventType.CLICKED, EventType.REFUSED) else None,
-        bounce_type=event.bounce_type if event.type == EventType.BOUNCED else "",
-        reason=event.reason[:500],
-        provider=event.provider,
-        detail=event.detail,
+def _row(event: Event, now: datetime) -> tuple:
+    """The event as a MessageEvent row, in _INSERT_FIELDS order."""
+    return (
+        event.message_id,
+        event.type,
+        event.occurred_at,
+        now,
+        event.source,
+        event.idempotency_key[:255],
+        event.machine,
+        event.link_id if event.type in (EventType.CLICKED, EventType.REFUSED) else None,
+        event.bounce_type if event.type == EventType.BOUNCED else "",
+        event.reason[:500],
+        event.provider,
+        event.detail,
     )
 
 
@@ -297,25 +326,30 @@ STATE_FIELDS = (
 )
 
 
-def assign_state(message: Message, state: MessageState) -> bool:
-    """Copy a computed state onto the message; True when anything changed."""
+def state_values(state: MessageState, current_status: str) -> dict:
+    """The message columns a computed state sets (STATE_FIELDS)."""
     values = {f"{name}_at": state.at(name) for name in MILESTONES}
     values.update(
-        status=state.status or message.status,
+        status=state.status or current_status,
         bounce_type=state.bounce_type,
         failure_reason=state.failure_reason[:500],
         open_count=state.open_count,
         click_count=state.click_count,
     )
+    return values
+
+
+def assign_state(message: Message, state: MessageState) -> bool:
+    """Copy a computed state onto the message; True when anything changed."""
     changed = False
-    for name, value in values.items():
+    for name, value in state_values(state, message.status).items():
         if getattr(message, name) != value:
             setattr(message, name, value)
             changed = True
     return changed
 
 
-def save_message_states(messages: list[Message], now: datetime) -> None:
+def save_message_states(messages: Sequence[Message | SimpleNamespace], now: datetime) -> None:
     if not messages:
         return
     for message in messages:
@@ -323,7 +357,9 @@ def save_message_states(messages: list[Message], now: datetime) -> None:
     counters.bulk_update_rows(Message, messages, [*STATE_FIELDS, "updated_at"])
 
 
-def _side_effects(messages: dict[int, Message], new_by_message: dict[int, list[Event]]) -> None:
+def _side_effects(
+    messages: dict[int, LockedMessage], new_by_message: dict[int, list[Event]]
+) -> None:
     suppressions: dict[str, Suppression] = {}
     unsubscribed_people: dict[int, datetime] = {}
     for message_id, new_events in new_by_message.items():

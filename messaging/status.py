@@ -142,10 +142,18 @@ def counting_events(channel: str, events: Iterable[EventFact]) -> list[EventFact
     track, and pipeline events (class 0 and 1) of an earlier attempt — a retry
     or the send of a draft starts anew from the latest `queued`.
     """
+    return _counting(channel, _as_set(events))
+
+
+def _as_set(events: Iterable[EventFact]) -> list[EventFact]:
+    # A set of events: a duplicate changes nothing. Keyed by the idempotency
+    # key, unique per message in the database (hashing whole facts costs more).
+    return list({event.key: event for event in events}.values())
+
+
+def _counting(channel: str, events: list[EventFact]) -> list[EventFact]:
     countable = _COUNTABLE[channel]
-    bearing = [
-        event for event in dict.fromkeys(events) if event.type in countable and not event.machine
-    ]
+    bearing = [event for event in events if event.type in countable and not event.machine]
     queued = [event for event in bearing if event.type == EventType.QUEUED]
     if not queued:
         return bearing
@@ -167,8 +175,8 @@ _REPORTS_DELIVERY = {
 
 
 def compute_state(channel: str, events: Iterable[EventFact]) -> MessageState:
-    events = list(dict.fromkeys(events))  # a set: a duplicate changes nothing
-    counting = counting_events(channel, events)
+    events = _as_set(events)
+    counting = _counting(channel, events)
 
     earliest: dict[str, datetime] = {}
     top = latest_bounce = latest_reasoned = None

@@ -79,7 +79,15 @@ def test_sms_callbacks_arrive_as_signed_twilio_posts_through_the_parser(
     secrets, settings, django_capture_on_commit_callbacks
 ):
     settings.TIDINGS_SIMULATOR_RATES = {
-        "sms": {"hard_bounce": 0.0, "soft_bounce": 0.0, "failed_later": 0.0, "transient_error": 0}
+        "sms": {
+            "hard_bounce": 0.0,
+            "soft_bounce": 0.0,
+            "failed_later": 0.0,
+            "transient_error": 0,
+            # No goal events either: a conversion would (rightly) read "converted".
+            "convert": 0.0,
+            "click": 0.0,
+        }
     }
     action = factories.action(Channel.SMS, links=())
     messages = send(

@@ -20,9 +20,12 @@ VAR_DIR = BASE_DIR / "var"
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
-    if not DEBUG:
+    # The served app (config.wsgi) with DEBUG off needs the key from the
+    # environment, so every web process signs sessions and tracking tokens
+    # alike. DEBUG and manage.py's commands (seed_demo, reconcile_metrics,
+    # migrate…) fall back to a random key kept under var/.
+    if not DEBUG and not env_bool("TIDINGS_COMMAND_LINE", False):
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-    # Development only: a key that lives as long as this var/ directory.
     key_file = VAR_DIR / "secret_key"
     if not key_file.exists():
         VAR_DIR.mkdir(exist_ok=True)

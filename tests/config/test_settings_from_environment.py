@@ -78,3 +78,30 @@ def test_provider_secrets_are_lists_for_rotation():
         },
     )
     assert result.stdout.strip() == "['old', 'new']"
+
+
+def test_management_commands_run_without_a_secret_key_but_the_served_app_does_not():
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("SECRET_KEY", "DEBUG", "DJANGO_SETTINGS_MODULE", "DATABASE_URL")
+    }
+    command = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert command.returncode == 0, command.stderr
+    served = subprocess.run(
+        [sys.executable, "-c", "import config.wsgi"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert served.returncode != 0
+    assert "SECRET_KEY must be set" in served.stderr

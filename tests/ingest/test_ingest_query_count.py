@@ -44,7 +44,6 @@ def queries_for(size):
 def test_a_batch_takes_a_constant_number_of_queries_whatever_its_size():
     small = queries_for(10)
     large = queries_for(1000)
-    # One statement per 1,000 rows on the chunked writes, so 2,000 events may
-    # add a couple of chunk statements; nothing may grow per event.
-    assert large <= small + 6, (small, large)
-    assert large <= 20
+    # Every batch write is one statement whatever the batch size (unnest).
+    assert large == small, (small, large)
+    assert large <= 10

@@ -111,6 +111,12 @@ def hour(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
+def denominator_milestone(channel: str) -> str:
+    """What "delivered" means in a rate's denominator on this channel:
+    delivered where the channel reports delivery, else sent."""
+    return "delivered" if channels.reports_delivery(channel) else "sent"
+
+
 _SEND = SeriesBasis.SEND.value
 _EVENT = SeriesBasis.EVENT.value
 _CURRENT = {status: f"current_{status}" for status in Status.values}
@@ -140,7 +146,7 @@ def message_contribution(
     if at["bounced"] is not None:
         split = "hard_bounced" if state.bounce_type == BounceType.HARD else "soft_bounced"
         out[("action", action_id, split)] = 1
-    if at["delivered" if channels.reports_delivery(channel) else "sent"] is not None:
+    if at[denominator_milestone(channel)] is not None:
         out[("action", action_id, REACHED_DENOMINATOR)] = 1
     for metric, value in (
         ("opens", state.open_count),
@@ -204,11 +210,8 @@ def _block(raw: Mapping[str, int], scope: Collection[str]) -> dict[str, Any]:
         untracked = value(status) is None if status in NEEDS else False
         counts[status] = None if untracked else raw.get(current_metric(status), 0)
     totals = {name: value(name) for name in TOTALS}
-    denominators = {**counts, "delivered*": raw.get(REACHED_DENOMINATOR, 0)}
-    rates = {
-        name: rate(counts[numerator], denominators[denominator])
-        for name, (numerator, denominator) in RATES.items()
-    }
+    terms = rate_terms(counts, reached=raw.get(REACHED_DENOMINATOR, 0))
+    rates = {name: term["value"] for name, term in terms.items()}
     return {"counts": counts, "totals": totals, "rates": rates}
 
 
@@ -305,10 +308,8 @@ def campaigns_overview(campaign_ids: Iterable[int]) -> dict[int, dict[str, Any]]
 
 
 def reached_denominator(counts: Mapping[str, int | None], channel: str) -> int:
-    """What "delivered" means in one channel's denominators: delivered where
-    the channel reports delivery, else sent."""
-    metric = "delivered" if channels.reports_delivery(channel) else "sent"
-    return counts.get(metric) or 0
+    """One channel's "delivered" denominator, from its counts."""
+    return counts.get(denominator_milestone(channel)) or 0
 
 
 def rate_terms(counts: Mapping[str, int | None], *, reached: int) -> dict[str, dict[str, Any]]:

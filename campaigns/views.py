@@ -16,7 +16,7 @@ from campaigns import metrics
 from campaigns.charts import CHART_METRICS, GRANULARITIES, series_chart
 from campaigns.models import Campaign, Link, SeriesBasis
 from campaigns.templatetags.tidings import count, pct
-from campaigns.vocabulary import Status
+from campaigns.vocabulary import JOURNEY
 
 # Sort keys of the campaigns list: column -> how to read it from a row.
 SORTS = {
@@ -56,23 +56,8 @@ FUNNEL = (
     ("clicked", "click"),
     ("converted", "conversion"),
 )
-# Status buckets in journey order (the order of the status engine's ranks).
-STATUS_ORDER = (
-    Status.DRAFTED,
-    Status.QUEUED,
-    Status.ATTEMPTED,
-    Status.SENT,
-    Status.FAILED,
-    Status.UNDELIVERABLE,
-    Status.SUPPRESSED,
-    Status.DELIVERED,
-    Status.BOUNCED,
-    Status.OPENED,
-    Status.CLICKED,
-    Status.CONVERTED,
-    Status.UNSUBSCRIBED,
-    Status.SPAMMED,
-)
+# Status buckets in journey order.
+STATUS_ORDER = JOURNEY
 TABLE_COUNTS = (
     "sent",
     "delivered",

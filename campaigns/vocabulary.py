@@ -34,6 +34,26 @@ class Status(models.TextChoices):
     UNSUBSCRIBED = "unsubscribed"
 
 
+# Journey order: the status engine's tie-break rank (messaging.status.RANK)
+# and the order pages list status buckets in.
+JOURNEY = (
+    Status.DRAFTED,
+    Status.QUEUED,
+    Status.ATTEMPTED,
+    Status.SENT,
+    Status.FAILED,
+    Status.UNDELIVERABLE,
+    Status.SUPPRESSED,
+    Status.DELIVERED,
+    Status.BOUNCED,
+    Status.OPENED,
+    Status.CLICKED,
+    Status.CONVERTED,
+    Status.UNSUBSCRIBED,
+    Status.SPAMMED,
+)
+
+
 class EventType(models.TextChoices):
     # Status-bearing types carry the status's own name.
     QUEUED = "queued"

@@ -47,6 +47,7 @@ from messaging.inbox import webhook_requests_match_waiting
 from messaging.ingest import apply_events, lock_options
 from messaging.models import Message, MessageEvent, Person
 from messaging.rendering import render, template_for
+from messaging.status import ATTEMPT_TYPES
 from messaging.suppression import normalise_address, suppressed_addresses
 
 logger = logging.getLogger(__name__)
@@ -249,15 +250,7 @@ def _new_attempt(message: Message, *, expected: str) -> Message:
         latest = (
             MessageEvent.objects.filter(
                 message_id=locked.pk,
-                type__in=[
-                    EventType.DRAFTED,
-                    EventType.QUEUED,
-                    EventType.ATTEMPTED,
-                    EventType.SENT,
-                    EventType.FAILED,
-                    EventType.UNDELIVERABLE,
-                    EventType.SUPPRESSED,
-                ],
+                type__in=ATTEMPT_TYPES,
             )
             .order_by("-occurred_at")
             .values_list("occurred_at", flat=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from campaigns import channels
-from campaigns.vocabulary import BounceType, EventType
+from campaigns.vocabulary import JOURNEY, BounceType, EventType
 
 # Class: the stage of the journey an event belongs to. A later stage wins over
 # an earlier one whatever the clocks say.
@@ -35,29 +35,12 @@ STATUS_CLASS: dict[str, int] = {
 }
 
 # Rank: journey order, breaking ties at the same instant.
-RANK: dict[str, int] = {
-    event_type: position
-    for position, event_type in enumerate(
-        [
-            EventType.DRAFTED,
-            EventType.QUEUED,
-            EventType.ATTEMPTED,
-            EventType.SENT,
-            EventType.FAILED,
-            EventType.UNDELIVERABLE,
-            EventType.SUPPRESSED,
-            EventType.DELIVERED,
-            EventType.BOUNCED,
-            EventType.OPENED,
-            EventType.CLICKED,
-            EventType.CONVERTED,
-            EventType.UNSUBSCRIBED,
-            EventType.SPAMMED,
-        ]
-    )
-}
+RANK: dict[str, int] = {status.value: position for position, status in enumerate(JOURNEY)}
 
 STATUS_BEARING = frozenset(STATUS_CLASS)
+# Our pipeline and the provider's hand-over (classes 0 and 1): a new attempt
+# (a retry, a sent draft) starts these anew.
+ATTEMPT_TYPES = frozenset(t for t, stage in STATUS_CLASS.items() if stage <= 1)
 HISTORY_ONLY = frozenset(
     {EventType.ACCEPTED, EventType.DEFERRED, EventType.UNKNOWN, EventType.REFUSED}
 )
@@ -161,7 +144,7 @@ def _counting(channel: str, events: list[EventFact]) -> list[EventFact]:
     return [
         event
         for event in bearing
-        if STATUS_CLASS[event.type] > 1 or _time_key(event) >= attempt_start
+        if event.type not in ATTEMPT_TYPES or _time_key(event) >= attempt_start
     ]
 
 

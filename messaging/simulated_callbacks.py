@@ -200,31 +200,21 @@ def _through_twilio(callback: dict, at: datetime) -> list[Event]:
 def _recipient_event(callback: dict, at: datetime) -> Event:
     """What our tracking endpoints and the push SDK's report would record."""
     from messaging import bots
+    from messaging.tracking import recipient_event
 
     kind = callback["kind"]
     agent = callback.get("user_agent", "")
     # The tracking endpoints' own verdict on the user agent.
     machine = bool(agent) and bots.is_bot_user_agent(agent)
-    if kind == "click":
-        return Event(
-            type=EventType.CLICKED,
-            occurred_at=at,
-            idempotency_key=f"sim-click:{callback['id']}",
-            source=Source.RECIPIENT,
+    if kind in ("click", "pixel"):
+        return recipient_event(
+            type=EventType.CLICKED if kind == "click" else EventType.OPENED,
             message_id=callback["message_id"],
-            link_id=callback.get("link_id"),
+            occurred_at=at,
             machine=machine,
             detail={"method": "GET", "user_agent": agent, "simulated": True},
-        )
-    if kind == "pixel":
-        return Event(
-            type=EventType.OPENED,
-            occurred_at=at,
-            idempotency_key=f"sim-open:{callback['id']}",
-            source=Source.RECIPIENT,
-            message_id=callback["message_id"],
-            machine=machine,
-            detail={"method": "GET", "user_agent": agent, "simulated": True},
+            link_id=callback.get("link_id") if kind == "click" else None,
+            key=f"sim-{'click' if kind == 'click' else 'open'}:{callback['id']}",
         )
     if kind == "push_open":
         return Event(

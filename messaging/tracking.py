@@ -42,47 +42,34 @@ PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRA
 REDIRECT_SCHEMES = ("http", "https")
 
 
-def message_open_record(
-    *, message_id: int, occurred_at: datetime, machine: bool, detail: dict[str, Any]
-) -> IngestResult:
-    # Each hit is its own event: repeated opens count (open_count).
-    return apply_events(
-        [
-            Event(
-                type=EventType.OPENED,
-                occurred_at=occurred_at,
-                idempotency_key=f"pixel:{uuid.uuid4().hex}",
-                source=Source.RECIPIENT,
-                message_id=message_id,
-                machine=machine,
-                detail=detail,
-            )
-        ]
-    )
-
-
-def link_click_record(
+def recipient_event(
     *,
+    type: str,
     message_id: int,
-    link_id: int,
     occurred_at: datetime,
     machine: bool,
     detail: dict[str, Any],
-) -> IngestResult:
-    return apply_events(
-        [
-            Event(
-                type=EventType.CLICKED,
-                occurred_at=occurred_at,
-                idempotency_key=f"click:{uuid.uuid4().hex}",
-                source=Source.RECIPIENT,
-                message_id=message_id,
-                link_id=link_id,
-                machine=machine,
-                detail=detail,
-            )
-        ]
+    link_id: int | None = None,
+    key: str | None = None,
+) -> Event:
+    """A recipient's open (pixel) or click (tracked link) as an event. Each
+    hit is its own event, so repeated opens and clicks count; the simulated
+    recipients pass their own deterministic key."""
+    prefix = "click" if type == EventType.CLICKED else "pixel"
+    return Event(
+        type=type,
+        occurred_at=occurred_at,
+        idempotency_key=key or f"{prefix}:{uuid.uuid4().hex}",
+        source=Source.RECIPIENT,
+        message_id=message_id,
+        link_id=link_id,
+        machine=machine,
+        detail=detail,
     )
+
+
+def recipient_hit_record(**fields: Any) -> IngestResult:
+    return apply_events([recipient_event(**fields)])
 
 
 def _token(token: str) -> tracking_tokens.TrackingToken | None:
@@ -100,9 +87,9 @@ def _detail(request: HttpRequest) -> dict[str, Any]:
     return detail
 
 
-def _record(record, **fields) -> None:
+def _record(**fields: Any) -> None:
     try:
-        record(**fields)
+        recipient_hit_record(**fields)
     except Exception:
         # The recipient still gets the pixel or reaches the link; the lost
         # hit is logged (there is no provider to retry it).
@@ -127,7 +114,7 @@ def open_pixel(request: HttpRequest, token: str) -> HttpResponse:
     if not exists:
         return HttpResponseNotFound()
     _record(
-        message_open_record,
+        type=EventType.OPENED,
         message_id=parsed.message_id,
         occurred_at=timezone.now(),
         machine=bots.is_machine_request(request),
@@ -156,7 +143,7 @@ def click_redirect(request: HttpRequest, token: str) -> HttpResponse:
     if not url or urlsplit(url).scheme.lower() not in REDIRECT_SCHEMES:
         return HttpResponseNotFound()
     _record(
-        link_click_record,
+        type=EventType.CLICKED,
         message_id=parsed.message_id,
         link_id=parsed.link_id,
         occurred_at=timezone.now(),

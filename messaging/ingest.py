@@ -66,7 +66,6 @@ class IngestResult:
     stored: int = 0  # new event rows
     duplicates: int = 0
     refused: int = 0
-    changed_messages: int = 0
     unmatched: list[Event] = field(default_factory=list)
 
 
@@ -217,7 +216,6 @@ def apply_events(events: Sequence[Event], *, strict: bool = False) -> IngestResu
                         pk=message_id, id=message_id, **state_values(after, message.status)
                     )
                 )
-        result.changed_messages = len(changes)
         save_message_states(changes, now)
         counters.apply_delta(delta, {m.action_id: m.campaign_id for m in messages.values()})
         _side_effects(messages, new_by_message)

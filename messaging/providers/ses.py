@@ -8,9 +8,8 @@ import binascii
 import json
 import re
 import threading
-import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -192,29 +191,6 @@ def sign_envelope(
     signature = key.sign(_string_to_sign(signed), padding.PKCS1v15(), SIGNATURE_HASHES[version]())
     signed["Signature"] = base64.b64encode(signature).decode()
     return signed
-
-
-def notification_envelope(
-    message: dict[str, Any] | str,
-    *,
-    topic_arn: str,
-    message_id: str | None = None,
-    timestamp: datetime | None = None,
-    subject: str | None = None,
-) -> dict[str, Any]:
-    # An unsigned SNS Notification as SNS would wrap an SES event.
-    when = (timestamp or datetime.now(UTC)).astimezone(UTC)
-    envelope: dict[str, Any] = {
-        "Type": NOTIFICATION,
-        "MessageId": message_id or str(uuid.uuid4()),
-        "TopicArn": topic_arn,
-        "Message": message if isinstance(message, str) else json.dumps(message),
-        "Timestamp": when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z",
-        "UnsubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe",
-    }
-    if subject is not None:
-        envelope["Subject"] = subject
-    return envelope
 
 
 def sns_headers(envelope: Mapping[str, Any]) -> dict[str, str]:

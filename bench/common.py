@@ -2,6 +2,7 @@
 
 import os
 import statistics
+import subprocess
 import time
 from collections.abc import Callable
 
@@ -46,3 +47,16 @@ def rate(count: int, fn: Callable[[], object]) -> float:
     started = time.perf_counter()
     fn()
     return count / (time.perf_counter() - started)
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Terminates a server or worker the benchmark started, killing it if it
+    does not stop within 30 s."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

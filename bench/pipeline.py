@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import common
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -177,11 +179,5 @@ class _Worker:
         return Path(self.log.name).read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        common.stop(self.process)
         Path(self.log.name).unlink(missing_ok=True)

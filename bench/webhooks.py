@@ -25,6 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench import common
+
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = 1000
 EVENTS_PER_MESSAGE = 5
@@ -246,11 +248,5 @@ class _Server:
         raise RuntimeError("gunicorn did not answer within 60 s")
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None:
+            common.stop(self.process)

@@ -52,7 +52,7 @@ def run(scale: float) -> dict:
 
 
 def _noop_rate(client, queue: str, broker: str, *, n: int) -> float:
-    from messaging.tasks import noop
+    from messaging.sending.tasks import noop
 
     with noop.app.producer_or_acquire() as producer:
         for _ in range(n):

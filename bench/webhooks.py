@@ -41,7 +41,7 @@ def run(scale: float) -> dict:
     from bench.common import rate
     from messaging.ingest import apply_events
     from messaging.models import MessageEvent, WebhookRequest
-    from messaging.providers import base, sendgrid
+    from messaging.webhooks.providers import base, sendgrid
 
     n_messages = max(int(10_000 * scale), BATCH // EVENTS_PER_MESSAGE)
     private_key, public_key = base.generate_p256_keypair()

@@ -19,8 +19,7 @@ from django.utils.html import format_html
 
 from campaigns.vocabulary import Status
 from messaging import sending
-from messaging.models import Message, MessageEvent, Person, Suppression
-from messaging.suppression import (
+from messaging.audience.suppression import (
     AlreadySuppressed,
     normalise_address,
     person_delete,
@@ -28,7 +27,12 @@ from messaging.suppression import (
     suppression_add,
     suppression_remove,
 )
-from messaging.suppression_csv import ImportRefused, suppressions_export_lines, suppressions_import
+from messaging.audience.suppression_csv import (
+    ImportRefused,
+    suppressions_export_lines,
+    suppressions_import,
+)
+from messaging.models import Message, MessageEvent, Person, Suppression
 
 # --- People ---------------------------------------------------------------------
 

@@ -21,12 +21,22 @@ from campaigns.api import IdCursorPagination, answers
 from campaigns.models import Action
 from campaigns.serializers import StrictSerializer
 from campaigns.vocabulary import EventType, Source
-from messaging import rendering, sending
+from messaging import sending
 from messaging.attribution import person_event_record
+from messaging.audience.suppression import (
+    AlreadySuppressed,
+    person_delete,
+    person_unsubscribe,
+    person_update,
+    person_upsert,
+    suppression_add,
+    suppression_remove,
+)
 from messaging.events import Event
 from messaging.filters import ApiMessageFilter, SuppressionFilter
 from messaging.ingest import EventRefused, apply_events, fact_of
 from messaging.models import Message, MessageEvent, Person, Suppression
+from messaging.sending import rendering
 from messaging.serializers import (
     MessageDetailSerializer,
     MessageSerializer,
@@ -40,15 +50,6 @@ from messaging.serializers import (
     SuppressionSerializer,
 )
 from messaging.status import RANK, implied_events
-from messaging.suppression import (
-    AlreadySuppressed,
-    person_delete,
-    person_unsubscribe,
-    person_update,
-    person_upsert,
-    suppression_add,
-    suppression_remove,
-)
 
 
 class EmptySerializer(StrictSerializer):

@@ -8,7 +8,7 @@ class MessagingConfig(AppConfig):
     def ready(self) -> None:
         from django.core import checks
 
-        from messaging.webhooks import check_webhook_secrets
+        from messaging.webhooks.views import check_webhook_secrets
 
         # CONTRACT.md: the app warns at start-up about a provider webhook
         # with no secret.

@@ -18,8 +18,8 @@ from django.db.models.lookups import Exact
 from django.utils.dateparse import parse_datetime
 
 from campaigns.vocabulary import Channel, Status
+from messaging.audience.suppression import normalise_address
 from messaging.models import Message, Person, Suppression, SuppressionReason
-from messaging.suppression import normalise_address
 
 
 class IntegerFilter(django_filters.Filter):

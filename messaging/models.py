@@ -259,7 +259,7 @@ class WebhookRequest(models.Model):
     """The webhook inbox (DESIGN.md): every authenticated provider request,
     stored raw and committed before it is applied, so that a failed apply is
     retried and events for a message not found yet wait for it. Written only
-    by messaging.inbox."""
+    by messaging.webhooks.inbox."""
 
     provider = models.CharField(max_length=20)
     received_at = models.DateTimeField()

@@ -1,5 +1,5 @@
 """The marketer pages of messaging (webhooks and tracking live in
-messaging.webhook_urls)."""
+messaging.webhooks.urls)."""
 
 from django.urls import path
 

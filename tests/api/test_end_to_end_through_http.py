@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from rest_framework.test import APIClient
 
-from messaging.providers import sendgrid
+from messaging.webhooks.providers import sendgrid
 from tests.api.helpers import create_action, create_campaign, create_people, send
 
 pytestmark = pytest.mark.django_db

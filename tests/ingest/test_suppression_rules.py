@@ -1,9 +1,9 @@
 import pytest
 
 from campaigns.vocabulary import Channel
+from messaging.audience.suppression import suppression_remove
 from messaging.models import Message, Suppression
 from messaging.sending import messages_presend_check
-from messaging.suppression import suppression_remove
 from tests.factories import action, event, message, person
 from tests.ingest.helpers import apply, assert_no_drift, reload
 

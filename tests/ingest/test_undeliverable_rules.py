@@ -2,9 +2,9 @@ import pytest
 from django.utils import timezone
 
 from campaigns.vocabulary import Channel
+from messaging.audience.suppression import person_delete, person_unsubscribe
 from messaging.models import Person
 from messaging.sending import messages_presend_check
-from messaging.suppression import person_delete, person_unsubscribe
 from tests.factories import action, event, message, person
 from tests.ingest.helpers import apply, assert_no_drift, metrics, reload
 

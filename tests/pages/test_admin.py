@@ -5,8 +5,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from campaigns.vocabulary import Channel
+from messaging.audience.suppression import suppression_add
 from messaging.models import Message, Person, Suppression
-from messaging.suppression import suppression_add
 from tests import factories
 from tests.pages.helpers import journey
 

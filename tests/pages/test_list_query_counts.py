@@ -68,7 +68,7 @@ def test_the_campaign_page_runs_a_constant_number_of_queries(logged_in):
 
 
 def test_the_admin_message_and_suppression_lists_run_a_constant_number_of_queries(logged_in):
-    from messaging.suppression import suppression_add
+    from messaging.audience.suppression import suppression_add
 
     grow(1, 2)
     suppression_add(address="one@example.com")

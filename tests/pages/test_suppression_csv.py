@@ -3,13 +3,13 @@ import io
 
 import pytest
 
-from messaging.models import Suppression
-from messaging.suppression import suppression_add
-from messaging.suppression_csv import (
+from messaging.audience.suppression import suppression_add
+from messaging.audience.suppression_csv import (
     ImportRefused,
     suppressions_export_lines,
     suppressions_import,
 )
+from messaging.models import Suppression
 
 pytestmark = pytest.mark.django_db
 

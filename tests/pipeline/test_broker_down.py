@@ -8,8 +8,9 @@ from django.utils import timezone
 
 from campaigns.vocabulary import Status
 from config.celery import app
-from messaging import recovery, sending
+from messaging import sending
 from messaging.models import CapturedMessage
+from messaging.sending import recovery
 from tests import factories
 from tests.pipeline.helpers import reload, use_backend
 

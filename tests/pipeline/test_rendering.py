@@ -5,9 +5,9 @@ import pytest
 
 from campaigns.services import action_create
 from campaigns.vocabulary import Channel
-from messaging import tracking_tokens
-from messaging.rendering import message_tracking
 from messaging.sending import messages_create
+from messaging.sending.rendering import message_tracking
+from messaging.tracking import tokens as tracking_tokens
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -5,9 +5,10 @@ import pytest
 from django.utils import timezone
 
 from campaigns.vocabulary import Channel, Status
-from messaging import recovery, sending
+from messaging import sending
+from messaging.audience.suppression import person_delete, person_unsubscribe, suppression_add
 from messaging.models import CapturedMessage, Message, MessageEvent
-from messaging.suppression import person_delete, person_unsubscribe, suppression_add
+from messaging.sending import pipeline, recovery
 from tests import factories
 from tests.ingest.helpers import assert_no_drift, metrics
 from tests.pipeline.helpers import event_types, reload, use_backend
@@ -223,7 +224,7 @@ def test_a_redelivered_task_resends_its_attempted_messages_with_the_same_key():
     action = factories.action()
     [message] = sending.messages_create(action=action, people=[factories.person()])
     # The worker died after the provider accepted, before the answer was stored.
-    sending._claim([message.pk], [Status.QUEUED], 0, timezone.now(), sending.SendReport())
+    pipeline._claim([message.pk], [Status.QUEUED], 0, timezone.now(), pipeline.SendReport())
     request = sending.SendRequest(
         message_id=message.pk,
         channel="email",
@@ -234,7 +235,7 @@ def test_a_redelivered_task_resends_its_attempted_messages_with_the_same_key():
         attempt=0,
         tries=0,
     )
-    from messaging.backends.capture import CaptureBackend
+    from messaging.sending.backends.capture import CaptureBackend
 
     [accepted] = CaptureBackend("email").send([request], now=timezone.now())
     assert reload(message).status == Status.ATTEMPTED
@@ -255,7 +256,7 @@ def test_the_sweeper_resends_stuck_attempts_and_requeues_lost_tasks(
     stuck, lost = sending.messages_create(
         action=action, people=[factories.person(), factories.person()]
     )
-    sending._claim([stuck.pk], [Status.QUEUED], 0, timezone.now(), sending.SendReport())
+    pipeline._claim([stuck.pk], [Status.QUEUED], 0, timezone.now(), pipeline.SendReport())
     assert recovery.messages_sweep().requeued == []  # nothing is stale yet
 
     later = timezone.now() + timezone.timedelta(hours=1)
@@ -270,7 +271,7 @@ def test_the_sweeper_resends_stuck_attempts_and_requeues_lost_tasks(
 def test_the_sweeper_fails_stuck_attempts_when_the_backend_does_not_honour_keys(monkeypatch):
     action = factories.action()
     [stuck] = sending.messages_create(action=action, people=[factories.person()])
-    sending._claim([stuck.pk], [Status.QUEUED], 0, timezone.now(), sending.SendReport())
+    pipeline._claim([stuck.pk], [Status.QUEUED], 0, timezone.now(), pipeline.SendReport())
     monkeypatch.setattr(recovery, "_honours_keys", lambda name: False)
     report = recovery.messages_sweep(now=timezone.now() + timezone.timedelta(hours=1))
     assert report.unknown == [stuck.pk]

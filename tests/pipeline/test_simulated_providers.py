@@ -7,10 +7,11 @@ from collections import Counter
 import pytest
 
 from campaigns.vocabulary import Channel, EventType, Source, Status
-from messaging import sending, simulated_callbacks, simulator
-from messaging.backends import Outcome, SendRequest
+from messaging import sending
 from messaging.models import Message, MessageEvent
-from messaging.providers import base, sendgrid, twilio
+from messaging.sending import simulated_callbacks, simulator
+from messaging.sending.backends import Outcome, SendRequest
+from messaging.webhooks.providers import base, sendgrid, twilio
 from tests import factories
 from tests.ingest.helpers import assert_no_drift
 from tests.pipeline.helpers import reload, use_backend

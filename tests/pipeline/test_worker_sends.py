@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from campaigns.vocabulary import EventType, Status
 from messaging import sending
+from messaging.audience.suppression import person_unsubscribe, suppression_add
 from messaging.models import CapturedMessage, Message, MessageEvent
-from messaging.suppression import person_unsubscribe, suppression_add
 from tests import factories
 from tests.ingest.helpers import assert_no_drift
 from tests.pipeline.helpers import use_backend

@@ -5,7 +5,7 @@ from campaigns.vocabulary import Channel, EventType, Source
 from messaging.events import Event
 from messaging.ingest import apply_events
 from messaging.models import Message, MessageEvent
-from messaging.tracking_tokens import click_url, make_token, open_pixel_url
+from messaging.tracking.tokens import click_url, make_token, open_pixel_url
 from tests import factories
 
 URL_A = "https://shop.example.com/spring?utm_source=tidings&x=1"

@@ -4,7 +4,7 @@ crawler-user-agents list. Nothing else (an empty or unusual agent is human)."""
 import pytest
 from django.test import RequestFactory
 
-from messaging.bots import is_bot_user_agent, is_machine_request
+from messaging.tracking.bots import is_bot_user_agent, is_machine_request
 
 from .helpers import BROWSER, GOOGLEBOT
 

@@ -6,7 +6,7 @@ from django.core import signing
 from campaigns.vocabulary import Channel
 from messaging.ingest import messages_discard
 from messaging.models import MessageEvent
-from messaging.tracking_tokens import make_token
+from messaging.tracking.tokens import make_token
 from tests.ingest.helpers import assert_no_drift
 
 from .helpers import BROWSER, GOOGLEBOT, click_path, pixel_path, recipient_events, sent

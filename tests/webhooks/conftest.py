@@ -1,6 +1,6 @@
 import pytest
 
-from messaging import inbox
+from messaging.webhooks import inbox
 
 from .kits import configure
 

@@ -23,7 +23,7 @@ from campaigns.vocabulary import Channel, EventType, Source
 from messaging.events import Event
 from messaging.ingest import apply_events
 from messaging.models import Message, MessageEvent, WebhookRequest
-from messaging.providers import base, mailgun, postmark, sendgrid, ses, twilio
+from messaging.webhooks.providers import base, mailgun, postmark, sendgrid, ses, twilio
 from tests import factories
 
 from .helpers import fixture_bytes, fixture_json

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from messaging.providers import mailgun
-from messaging.providers.base import ConfigurationError, SignatureError
+from messaging.webhooks.providers import mailgun
+from messaging.webhooks.providers.base import ConfigurationError, SignatureError
 
 from .helpers import fixture_bytes, fixture_json
 

@@ -3,8 +3,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from messaging.providers import postmark
-from messaging.providers.base import MalformedPayload
+from messaging.webhooks.providers import postmark
+from messaging.webhooks.providers.base import MalformedPayload
 
 from .helpers import RECEIVED_AT, fixture_bytes, fixture_json, fixture_names
 

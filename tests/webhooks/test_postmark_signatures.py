@@ -2,8 +2,8 @@ import base64
 
 import pytest
 
-from messaging.providers import postmark
-from messaging.providers.base import ConfigurationError, SignatureError
+from messaging.webhooks.providers import postmark
+from messaging.webhooks.providers.base import ConfigurationError, SignatureError
 
 from .helpers import fixture_bytes
 

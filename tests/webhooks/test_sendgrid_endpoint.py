@@ -149,7 +149,7 @@ def test_a_batch_for_two_messages_is_applied_in_one_request(client, kits, messag
 
 
 def test_the_batch_reaches_the_ingestion_core_in_one_call(client, kits, message, monkeypatch):
-    from messaging import inbox
+    from messaging.webhooks import inbox
 
     sent_message(102)
     calls = []

@@ -1,7 +1,11 @@
 import pytest
 
-from messaging.providers import sendgrid
-from messaging.providers.base import ConfigurationError, SignatureError, generate_p256_keypair
+from messaging.webhooks.providers import sendgrid
+from messaging.webhooks.providers.base import (
+    ConfigurationError,
+    SignatureError,
+    generate_p256_keypair,
+)
 
 from .helpers import fixture_bytes, flip_one_byte
 

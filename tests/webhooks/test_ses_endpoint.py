@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from messaging import inbox
 from messaging.models import Person, Suppression, WebhookRequest
+from messaging.webhooks import inbox
 from tests.ingest.helpers import assert_no_drift
 
 from .helpers import fixture_json

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from messaging.providers import ses
-from messaging.providers.base import (
+from messaging.webhooks.providers import ses
+from messaging.webhooks.providers.base import (
     ConfigurationError,
     SignatureError,
     generate_rsa_certificate,

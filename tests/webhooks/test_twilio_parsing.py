@@ -3,8 +3,8 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from messaging.providers import twilio
-from messaging.providers.base import MalformedPayload
+from messaging.webhooks.providers import twilio
+from messaging.webhooks.providers.base import MalformedPayload
 
 from .helpers import RECEIVED_AT, fixture_bytes, fixture_names
 

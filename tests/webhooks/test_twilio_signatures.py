@@ -1,8 +1,8 @@
 import pytest
 from twilio.request_validator import HMAC_SHA256
 
-from messaging.providers import twilio
-from messaging.providers.base import ConfigurationError, SignatureError
+from messaging.webhooks.providers import twilio
+from messaging.webhooks.providers.base import ConfigurationError, SignatureError
 
 from .helpers import fixture_bytes
 

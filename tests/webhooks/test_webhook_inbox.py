@@ -11,9 +11,9 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from messaging import inbox
 from messaging.models import Message, WebhookRequest
 from messaging.sending import messages_create
+from messaging.webhooks import inbox
 from tests import factories
 from tests.ingest.helpers import assert_no_drift
 
@@ -209,7 +209,7 @@ def test_two_sweepers_never_apply_the_same_request(client, kits):
 
 @pytest.mark.django_db
 def test_the_sweeper_task_runs_the_sweep(client, kits):
-    from messaging.tasks import sweep_webhooks
+    from messaging.sending.tasks import sweep_webhooks
 
     kits["sendgrid"].request("delivered").post(client)
     sent_message(101)

@@ -151,7 +151,7 @@ def test_an_unknown_provider_is_a_404(client, kits):
 
 
 def test_every_provider_without_a_secret_is_warned_about_at_start_up(settings):
-    from messaging.webhooks import check_webhook_secrets
+    from messaging.webhooks.views import check_webhook_secrets
 
     for kit in KITS.values():
         setattr(settings, kit.setting, [])
@@ -165,6 +165,6 @@ def test_every_provider_without_a_secret_is_warned_about_at_start_up(settings):
 def test_the_start_up_check_is_registered():
     from django.core import checks
 
-    from messaging.webhooks import check_webhook_secrets
+    from messaging.webhooks.views import check_webhook_secrets
 
     assert check_webhook_secrets in checks.registry.registry.get_checks()

@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from messaging.inbox import PARSERS, webhook_requests_replay
 from messaging.models import WebhookStatus
+from messaging.webhooks.inbox import PARSERS, webhook_requests_replay
 
 _RELATIVE = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}

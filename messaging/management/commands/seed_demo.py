@@ -22,10 +22,10 @@ from django.utils import timezone
 
 from campaigns.services import action_create, campaign_create
 from campaigns.vocabulary import Channel
+from messaging.audience.suppression import suppression_add
 from messaging.models import Message, Person
 from messaging.sending import messages_create, messages_send
-from messaging.simulator import Simulator, callbacks_deliver
-from messaging.suppression import suppression_add
+from messaging.sending.simulator import Simulator, callbacks_deliver
 
 FIRST_NAMES = (
     "Ada", "Ben", "Chloé", "Dmitri", "Emma", "Farid", "Grace", "Hiro", "Ines", "Jonas",

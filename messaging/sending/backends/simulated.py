@@ -1,5 +1,5 @@
 """The simulated backend: answers as the channel's real provider would and
-then produces its callbacks (messaging.simulator).
+then produces its callbacks (messaging.sending.simulator).
 
 It honours idempotency keys as those providers do: an answer is drawn from
 the message's stable key and attempt, so the same key gets the same
@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from messaging.backends import SendRequest, SendResult
-from messaging.simulator import Simulator, plan_context
+from messaging.sending.backends import SendRequest, SendResult
+from messaging.sending.simulator import Simulator, plan_context
 
 
 class SimulatedBackend:

@@ -16,8 +16,8 @@ from datetime import datetime
 from django.conf import settings
 from django.db import connection, transaction
 
-from messaging.backends import Outcome, SendRequest, SendResult
 from messaging.models import CapturedMessage
+from messaging.sending.backends import Outcome, SendRequest, SendResult
 
 PROVIDER = "capture"
 

@@ -21,8 +21,8 @@ from django.utils import timezone
 
 from campaigns.vocabulary import EventType, Source
 from messaging.events import Event
-from messaging.providers import base as provider_base
-from messaging.providers import sendgrid, twilio
+from messaging.webhooks.providers import base as provider_base
+from messaging.webhooks.providers import sendgrid, twilio
 
 logger = logging.getLogger(__name__)
 
@@ -199,8 +199,8 @@ def _through_twilio(callback: dict, at: datetime) -> list[Event]:
 
 def _recipient_event(callback: dict, at: datetime) -> Event:
     """What our tracking endpoints and the push SDK's report would record."""
-    from messaging import bots
-    from messaging.tracking import recipient_event
+    from messaging.tracking import bots
+    from messaging.tracking.views import recipient_event
 
     kind = callback["kind"]
     agent = callback.get("user_agent", "")

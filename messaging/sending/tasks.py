@@ -12,7 +12,7 @@ from celery import shared_task
 
 @shared_task(name="messaging.send_messages", bind=True)
 def send_messages(self, message_ids: list[int], tries: int = 0) -> dict:
-    from messaging.sending import messages_send
+    from messaging.sending.pipeline import messages_send
 
     delivery = self.request.delivery_info or {}
     report = messages_send(
@@ -27,7 +27,7 @@ def send_messages(self, message_ids: list[int], tries: int = 0) -> dict:
 
 @shared_task(name="messaging.sweep_messages")
 def sweep_messages() -> dict:
-    from messaging.recovery import messages_sweep
+    from messaging.sending.recovery import messages_sweep
 
     report = messages_sweep()
     return {
@@ -39,7 +39,7 @@ def sweep_messages() -> dict:
 
 @shared_task(name="messaging.deliver_simulated_callbacks")
 def deliver_simulated_callbacks(callbacks: list[dict]) -> int:
-    from messaging.simulator import callbacks_deliver
+    from messaging.sending.simulator import callbacks_deliver
 
     return callbacks_deliver(callbacks)
 
@@ -48,17 +48,3 @@ def deliver_simulated_callbacks(callbacks: list[dict]) -> int:
 def noop() -> None:
     """The benchmark's yardstick: the cost of a task that does nothing."""
     return None
-
-
-@shared_task(name="messaging.sweep_webhooks")
-def sweep_webhooks() -> dict:
-    """The webhook inbox's sweeper: failed, stale pending and now-matchable
-    waiting requests (messaging.inbox)."""
-    from messaging.inbox import webhook_requests_sweep
-
-    report = webhook_requests_sweep()
-    return {
-        "applied": len(report.applied),
-        "waiting": len(report.waiting),
-        "failed": len(report.failed),
-    }

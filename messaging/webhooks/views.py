@@ -34,9 +34,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from messaging import inbox
 from messaging.models import WebhookStatus
-from messaging.providers import base, mailgun, postmark, sendgrid, ses, twilio
+from messaging.webhooks import inbox
+from messaging.webhooks.providers import base, mailgun, postmark, sendgrid, ses, twilio
 
 logger = logging.getLogger(__name__)
 

@@ -82,11 +82,11 @@ def backend_name(channel: str) -> str:
 def backend_for(channel: str, *, simulator: Any = None) -> Backend:
     name = backend_name(channel)
     if name == "capture":
-        from messaging.backends.capture import CaptureBackend
+        from messaging.sending.backends.capture import CaptureBackend
 
         return CaptureBackend(channel)
     if name == "simulated":
-        from messaging.backends.simulated import SimulatedBackend
+        from messaging.sending.backends.simulated import SimulatedBackend
 
         return SimulatedBackend(channel, simulator=simulator)
     raise ValueError(f"Unknown provider backend {name!r} for {channel}.")

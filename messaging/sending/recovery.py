@@ -17,7 +17,7 @@ from campaigns.vocabulary import EventType, Source, Status
 from messaging.events import Event
 from messaging.ingest import apply_events, lock_options
 from messaging.models import Message
-from messaging.sending import REASON_OUTCOME_UNKNOWN, messages_enqueue
+from messaging.sending.services import REASON_OUTCOME_UNKNOWN, messages_enqueue
 
 
 @dataclass
@@ -33,7 +33,7 @@ SWEEP_LIMIT = 10_000
 def messages_sweep(*, now: datetime | None = None, stale_seconds: int | None = None) -> SweepReport:
     """Recovers messages that made no progress for ``TIDINGS_SEND_STALE_SECONDS``
     (more than a task's hard time limit, so a live worker is never overtaken)."""
-    from messaging.backends import backend_name
+    from messaging.sending.backends import backend_name
 
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=stale_seconds or settings.TIDINGS_SEND_STALE_SECONDS)

@@ -19,8 +19,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 
+from messaging.audience.suppression import normalise_address
 from messaging.models import Suppression, SuppressionReason
-from messaging.suppression import normalise_address
 
 EXPORT_COLUMNS = ("address", "reason", "note", "message", "created_by", "created_at")
 MAX_ROWS = 100_000

@@ -33,7 +33,7 @@ from django.utils import timezone
 from messaging.events import Event
 from messaging.ingest import apply_events
 from messaging.models import Message, WebhookRequest, WebhookStatus
-from messaging.providers import mailgun, postmark, sendgrid, ses, twilio
+from messaging.webhooks.providers import mailgun, postmark, sendgrid, ses, twilio
 
 logger = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from campaigns import channels
 from campaigns.links import is_html
 from campaigns.models import Action, Link
 from campaigns.vocabulary import Channel
-from messaging.tracking_tokens import click_url, open_pixel_url
+from messaging.tracking.tokens import click_url, open_pixel_url
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][\w-]*)\s*(?:\|([^}]*))?\}\}")
 _HREF = re.compile(r"""(<a\b[^>]*?\bhref\s*=\s*)(?:"([^"]*)"|'([^']*)'|([^\s>"']+))""", re.I)

@@ -36,9 +36,9 @@ from django.conf import settings
 from campaigns.links import links_from_body
 from campaigns.models import Action, Link
 from campaigns.vocabulary import Channel
-from messaging.backends import Outcome, SendRequest, SendResult
-from messaging.simulated_callbacks import callbacks_deliver
-from messaging.tracking_tokens import open_pixel_url
+from messaging.sending.backends import Outcome, SendRequest, SendResult
+from messaging.sending.simulated_callbacks import callbacks_deliver
+from messaging.tracking.tokens import open_pixel_url
 
 logger = logging.getLogger(__name__)
 
@@ -239,7 +239,7 @@ class Simulator:
                 callbacks_deliver(dated)
             return
         # With a worker: a few tasks per chunk, grouped by when they are due.
-        from messaging.tasks import deliver_simulated_callbacks
+        from messaging.sending.tasks import deliver_simulated_callbacks
 
         due: dict[int, list[dict]] = defaultdict(list)
         for callback in callbacks:

@@ -1,13 +1,13 @@
 """The open pixel (GET /t/o/<token>.gif) and click redirect (GET /t/c/<token>).
 
-Tokens are signed (messaging.tracking_tokens) and name a message and, for a
+Tokens are signed (messaging.tracking.tokens) and name a message and, for a
 click, one of its action's links. A token that does not verify, names no
 existing message, or names a link that is not its message's action's → 404
 and nothing recorded. The redirect goes only to that link's stored URL.
 
 Every hit is recorded through messaging.ingest.apply_events (source
 "recipient") before the answer. Machine traffic (HEAD, a known bot user
-agent: messaging.bots) is stored flagged as machine and never counted. A
+agent: messaging.tracking.bots) is stored flagged as machine and never counted. A
 click's implied open is derived by the status engine, not stored here; an
 event the channel does not track is stored as "refused" by ingest's
 non-strict mode (a click on an Airship message still reaches its URL).
@@ -30,10 +30,10 @@ from django.views.decorators.http import require_http_methods
 
 from campaigns.models import Link
 from campaigns.vocabulary import EventType, Source
-from messaging import bots, tracking_tokens
 from messaging.events import Event
 from messaging.ingest import IngestResult, apply_events
 from messaging.models import Message
+from messaging.tracking import bots, tokens
 
 logger = logging.getLogger(__name__)
 
@@ -72,10 +72,10 @@ def recipient_hit_record(**fields: Any) -> IngestResult:
     return apply_events([recipient_event(**fields)])
 
 
-def _token(token: str) -> tracking_tokens.TrackingToken | None:
+def _token(token: str) -> tokens.TrackingToken | None:
     try:
-        return tracking_tokens.read_token(token)
-    except tracking_tokens.InvalidToken:
+        return tokens.read_token(token)
+    except tokens.InvalidToken:
         return None
 
 

@@ -68,7 +68,9 @@ class Action(models.Model):
 class Link(models.Model):
     """A tracked link of an action; clicks count per link."""
 
-    action = models.ForeignKey(Action, on_delete=models.CASCADE, related_name="links")
+    action = models.ForeignKey(
+        Action, on_delete=models.CASCADE, related_name="links", db_index=False
+    )
     url = models.URLField(max_length=2000)
     position = models.PositiveIntegerField()
 
@@ -86,12 +88,13 @@ class Link(models.Model):
 # Pre-aggregated, moved only by messaging.ingest in the same transaction as the
 # events that move them, and checked by reconcile_metrics. One narrow row per
 # (key, metric) so an increment is a single upsert; metric names are defined
-# in campaigns.metrics.
+# in campaigns.metrics. Their foreign keys carry no index of their own: each
+# leads the unique key or the campaign index of its table, which serve them.
 
 
 class ActionCounter(models.Model):
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE)
-    action = models.ForeignKey(Action, on_delete=models.CASCADE)
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, db_index=False)
+    action = models.ForeignKey(Action, on_delete=models.CASCADE, db_index=False)
     metric = models.CharField(max_length=40)
     value = models.BigIntegerField(default=0)
 
@@ -109,8 +112,8 @@ class ActionCounter(models.Model):
 
 
 class LinkCounter(models.Model):
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE)
-    link = models.ForeignKey(Link, on_delete=models.CASCADE)
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, db_index=False)
+    link = models.ForeignKey(Link, on_delete=models.CASCADE, db_index=False)
     metric = models.CharField(max_length=40)
     value = models.BigIntegerField(default=0)
 
@@ -135,8 +138,8 @@ class SeriesBasis(models.TextChoices):
 class SeriesCounter(models.Model):
     """Hourly counts, dated by the message's send time or by the event's time."""
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE)
-    action = models.ForeignKey(Action, on_delete=models.CASCADE)
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, db_index=False)
+    action = models.ForeignKey(Action, on_delete=models.CASCADE, db_index=False)
     basis = models.CharField(max_length=5, choices=SeriesBasis.choices)
     bucket = models.DateTimeField()
     metric = models.CharField(max_length=40)

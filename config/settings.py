@@ -195,6 +195,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "messaging.sweep_webhooks",
         "schedule": env_int("TIDINGS_WEBHOOK_SWEEP_INTERVAL_SECONDS", 30, minimum=1),
     },
+    # Webhook inbox retention: applied requests past TIDINGS_INBOX_RETENTION_DAYS.
+    "prune-webhook-inbox": {
+        "task": "messaging.prune_webhook_inbox",
+        "schedule": 6 * 3600,
+    },
 }
 
 # --- Tidings ----------------------------------------------------------------
@@ -225,6 +230,9 @@ TIDINGS_SIMULATOR_SEED = env_int("TIDINGS_SIMULATOR_SEED", 0)
 TIDINGS_SIMULATOR_SPEED = env_int("TIDINGS_SIMULATOR_SPEED", 600, minimum=1)
 TIDINGS_SIMULATOR_RATES = env_json("TIDINGS_SIMULATOR_RATES", "{}")
 TIDINGS_SIMULATOR_SENDGRID_KEY = env_str("TIDINGS_SIMULATOR_SENDGRID_KEY")
+# Applied webhook requests are kept this many days, then pruned daily
+# (messaging.webhooks.retention); unapplied ones are kept until applied.
+TIDINGS_INBOX_RETENTION_DAYS = env_int("TIDINGS_INBOX_RETENTION_DAYS", 30, minimum=1)
 TIDINGS_WEBHOOK_MAX_BYTES = env_int("TIDINGS_WEBHOOK_MAX_BYTES", 5 * 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(TIDINGS_WEBHOOK_MAX_BYTES, 2_621_440)
 

@@ -32,7 +32,8 @@ from messaging.audience.suppression_csv import (
     suppressions_export_lines,
     suppressions_import,
 )
-from messaging.models import Message, MessageEvent, Person, Suppression
+from messaging.models import Message, MessageEvent, Person, Suppression, WebhookRequest
+from messaging.webhooks.admin import WebhookRequestAdmin
 
 # --- People ---------------------------------------------------------------------
 
@@ -377,3 +378,7 @@ class SuppressionAdmin(admin.ModelAdmin):
         stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
         response["Content-Disposition"] = f'attachment; filename="suppressions-{stamp}.csv"'
         return response
+
+
+# The webhook inbox (messaging.webhooks.admin).
+admin.site.register(WebhookRequest, WebhookRequestAdmin)

@@ -34,9 +34,18 @@ class Message(models.Model):
     """One action sent to one person. Status and milestones are derived from
     its events by messaging.status and written only by messaging.ingest."""
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="messages")
-    action = models.ForeignKey(Action, on_delete=models.PROTECT, related_name="messages")
-    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="messages")
+    # No single-column foreign-key indexes: each key leads a composite index
+    # below (message_campaign_log_idx, message_action_log_idx,
+    # message_person_campaign_idx), which serves the same lookups.
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.PROTECT, related_name="messages", db_index=False
+    )
+    action = models.ForeignKey(
+        Action, on_delete=models.PROTECT, related_name="messages", db_index=False
+    )
+    person = models.ForeignKey(
+        Person, on_delete=models.PROTECT, related_name="messages", db_index=False
+    )
     channel = models.CharField(max_length=10, choices=Channel.choices)
     address = models.CharField(max_length=2000, blank=True)
     subject = models.CharField(max_length=1000, blank=True)
@@ -130,14 +139,18 @@ class Message(models.Model):
 class MessageEvent(models.Model):
     """The immutable history of a message: one row per thing that happened."""
 
-    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="events")
+    # Served by the unique (message, idempotency_key) index: no second index.
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     type = models.CharField(max_length=16, choices=EventType.choices)
     occurred_at = models.DateTimeField()
     received_at = models.DateTimeField()
     source = models.CharField(max_length=10, choices=Source.choices)
     idempotency_key = models.CharField(max_length=255)
     machine = models.BooleanField(default=False)
-    link = models.ForeignKey(Link, on_delete=models.PROTECT, null=True, blank=True)
+    # Indexed only where set (messageevent_link_idx): most events have no link.
+    link = models.ForeignKey(Link, on_delete=models.PROTECT, null=True, blank=True, db_index=False)
     bounce_type = models.CharField(max_length=4, choices=BounceType.choices, blank=True)
     reason = models.CharField(max_length=500, blank=True)
     provider = models.CharField(max_length=40, blank=True)
@@ -161,6 +174,16 @@ class MessageEvent(models.Model):
             models.CheckConstraint(
                 condition=Q(link__isnull=True) | Q(type__in=[EventType.CLICKED, EventType.REFUSED]),
                 name="event_link_only_on_click",
+            ),
+        ]
+        indexes = [
+            # Clicks of a link: the PROTECT check when a link is deleted, and
+            # reconcile's per-link recount. Partial, so the events without a
+            # link (all but clicks) never touch it on insert.
+            models.Index(
+                fields=["link"],
+                name="messageevent_link_idx",
+                condition=Q(link__isnull=False),
             ),
         ]
 
@@ -209,7 +232,10 @@ class Suppression(models.Model):
 class PersonEvent(models.Model):
     """A person's own event (a conversion goal candidate); its id makes it idempotent."""
 
-    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="events")
+    # Served by the unique (person, event_id) index.
+    person = models.ForeignKey(
+        Person, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     name = models.CharField(max_length=200)
     event_id = models.CharField(max_length=200)
     occurred_at = models.DateTimeField()
@@ -253,6 +279,7 @@ class WebhookStatus(models.TextChoices):
     APPLIED = "applied"
     FAILED = "failed"  # applying raised; the error is kept and the sweeper tries again
     WAITING = "waiting"  # some events name a message we cannot find yet
+    DISCARDED = "discarded"  # a person decided it will not be applied (kept until retention)
 
 
 class WebhookRequest(models.Model):
@@ -275,7 +302,7 @@ class WebhookRequest(models.Model):
     # redelivery (same event) from a forgery riding on a captured token.
     fingerprint = models.CharField(max_length=64, blank=True)
     status = models.CharField(
-        max_length=8, choices=WebhookStatus.choices, default=WebhookStatus.PENDING
+        max_length=9, choices=WebhookStatus.choices, default=WebhookStatus.PENDING
     )
     event_count = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
@@ -305,8 +332,15 @@ class WebhookRequest(models.Model):
                 name="webhookrequest_sweep_idx",
                 condition=~Q(status="applied"),
             ),
-            # replay_webhooks --since / --provider.
+            # replay_webhooks --since / --provider, the admin's inbox list.
             models.Index(fields=["received_at"], name="webhookrequest_received_idx"),
+            # Retention (messaging.webhooks.retention): applied or discarded
+            # rows older than the retention, oldest first.
+            models.Index(
+                fields=["applied_at"],
+                name="webhookrequest_prune_idx",
+                condition=Q(status__in=["applied", "discarded"]),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -19,3 +19,12 @@ def sweep_webhooks() -> dict:
         "waiting": len(report.waiting),
         "failed": len(report.failed),
     }
+
+
+@shared_task(name="messaging.prune_webhook_inbox")
+def prune_webhook_inbox() -> dict:
+    """The inbox's retention (messaging.webhooks.retention)."""
+    from messaging.webhooks.retention import webhook_requests_prune
+
+    report = webhook_requests_prune()
+    return {"deleted": report.deleted, "before": report.before.isoformat()}

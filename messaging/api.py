@@ -253,6 +253,7 @@ def message_timeline(message: Message) -> list[dict]:
             "idempotency_key",
             "machine",
             "link_id",
+            "attempt",
             "bounce_type",
             "reason",
             "provider",
@@ -276,11 +277,14 @@ def message_timeline(message: Message) -> list[dict]:
                     "source": row["source"],
                     "machine": row["machine"],
                     "link": row["link_id"],
+                    "attempt": row["attempt"],
                     "detail": detail,
                 },
             )
         )
-    for event_type, moment in implied_events(message.channel, [fact_of(row) for row in rows]):
+    opens = message.action.track_opens
+    facts = [fact_of(row) for row in rows]
+    for event_type, moment in implied_events(message.channel, facts, opens=opens):
         implying = [
             row
             for row in rows
@@ -299,6 +303,7 @@ def message_timeline(message: Message) -> list[dict]:
                     "source": Source.IMPLIED.value,
                     "machine": False,
                     "link": None,
+                    "attempt": implying[0]["attempt"] if implying else message.attempt,
                     "detail": {"implied_by": implying[0]["type"]} if implying else {},
                 },
             )

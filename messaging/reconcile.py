@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from campaigns.models import Action, ActionCounter, LinkCounter, SeriesCounter
@@ -34,7 +35,8 @@ class Drift:
 
 
 def _messages(campaign_id: int | None) -> Iterator[list[Message]]:
-    queryset = Message.objects.order_by("id")
+    # The action's open tracking switch rides along (the status engine needs it).
+    queryset = Message.objects.annotate(track_opens=F("action__track_opens")).order_by("id")
     if campaign_id is not None:
         queryset = queryset.filter(campaign_id=campaign_id)
     last = 0
@@ -60,6 +62,7 @@ def recount(campaign_id: int | None = None) -> tuple[Counter, list[Message]]:
             "bounce_type",
             "reason",
             "link_id",
+            "attempt",
         ):
             facts[row["message_id"]].append(fact_of(row))
         for message in chunk:

@@ -283,7 +283,9 @@ def message_timeline(message: Message) -> list[dict[str, Any]]:
         }
         for event in events
     ]
-    for event_type, moment in implied_events(message.channel, [fact_of(e) for e in events]):
+    facts = [fact_of(e) for e in events]
+    opens = message.action.track_opens
+    for event_type, moment in implied_events(message.channel, facts, opens=opens):
         rows.append(
             {
                 # Before the stored events of the same instant (the implied

@@ -333,6 +333,8 @@ class _Planner:
             {
                 "kind": kind,
                 "message_id": self.request.message_id,
+                # Comes back from the provider beside our message id.
+                "tidings_attempt": str(self.request.attempt),
                 "delay": round(delay, 3),
                 "id": f"{self.answer.provider_message_id}:{self.serial}",
                 **data,

@@ -149,7 +149,7 @@ def test_a_seed_gives_the_same_answers_and_callbacks():
         subject="",
         body="",
         idempotency_key="tidings-1-0",
-        attempt=0,
+        attempt=1,
         tries=0,
         stable_key="C|A|person-1|0",
         person_id=1,

@@ -19,13 +19,14 @@ T0 = datetime(2026, 11, 1, tzinfo=UTC)
 TYPES = [*sorted(STATUS_BEARING), "accepted", "deferred", "unknown", "refused"]
 
 fact_strategy = st.builds(
-    lambda type_, minute, key, machine, bounce, link: EventFact(
+    lambda type_, minute, key, machine, bounce, link, attempt: EventFact(
         type=type_,
         occurred_at=T0 + timedelta(minutes=minute),
         key=key,
         machine=machine,
         bounce_type=bounce if type_ == "bounced" else "",
         link_id=link if type_ == "clicked" else None,
+        attempt=attempt,
     ),
     st.sampled_from(TYPES),
     st.integers(0, 30),  # few distinct minutes: many ties
@@ -33,6 +34,7 @@ fact_strategy = st.builds(
     st.booleans(),
     st.sampled_from(["hard", "soft"]),
     st.sampled_from([None, 1, 2]),
+    st.integers(1, 3),
 )
 
 
@@ -56,33 +58,18 @@ def test_any_permutation_and_duplication_gives_the_same_state(channel, facts, rn
 
 
 def brute_force_status(channel, facts):
-    """DESIGN.md read literally: among the counting events, the one that no
-    other beats on (class, occurred_at, rank, key), compared component by
-    component."""
+    """DESIGN.md read literally: among the counting events (pipeline and
+    hand-over events of the latest attempt only), the one that no other beats
+    on (class, verdict, occurred_at, rank, key), compared component by
+    component; a verdict is a failed, undeliverable or suppressed event."""
     bearing = [
         f
         for f in facts
         if f.type in STATUS_BEARING and not f.machine and channels.accepts_event(channel, f.type)
     ]
-    queued = [f for f in bearing if f.type == "queued"]
-    if queued:
-        latest = queued[0]
-        for q in queued:
-            if (q.occurred_at, RANK[q.type], q.key) > (
-                latest.occurred_at,
-                RANK[latest.type],
-                latest.key,
-            ):
-                latest = q
-
-        def older(f):
-            if f.occurred_at != latest.occurred_at:
-                return f.occurred_at < latest.occurred_at
-            if RANK[f.type] != RANK[latest.type]:
-                return RANK[f.type] < RANK[latest.type]
-            return f.key < latest.key
-
-        bearing = [f for f in bearing if STATUS_CLASS[f.type] > 1 or not older(f)]
+    attempts = [f.attempt for f in bearing if STATUS_CLASS[f.type] <= 1]
+    if attempts:
+        bearing = [f for f in bearing if STATUS_CLASS[f.type] > 1 or f.attempt == max(attempts)]
     for candidate in bearing:
         beaten = False
         for other in bearing:
@@ -90,6 +77,7 @@ def brute_force_status(channel, facts):
                 continue
             for mine, theirs in (
                 (STATUS_CLASS[candidate.type], STATUS_CLASS[other.type]),
+                (candidate.type in VERDICTS, other.type in VERDICTS),
                 (candidate.occurred_at, other.occurred_at),
                 (RANK[candidate.type], RANK[other.type]),
                 (candidate.key, other.key),
@@ -102,6 +90,9 @@ def brute_force_status(channel, facts):
         if not beaten:
             return candidate.type
     return None
+
+
+VERDICTS = {"failed", "undeliverable", "suppressed"}
 
 
 @settings(max_examples=400, deadline=None)

@@ -216,6 +216,11 @@ def compute_state(channel: str, events: Iterable[EventFact], *, opens: bool = Tr
     milestones: dict[str, datetime | None] = {
         name: earliest.get(name) for name in MILESTONES + EXTRA_MILESTONES
     }
+    status = top[1].type if top else None
+    if status in VERDICTS:
+        # The provider refused what we handed over: the message reads failed
+        # (or suppressed) and counts as such, never as sent.
+        milestones["sent"] = None
     tracks_opens = _TRACKS_OPENS[channel] and opens
     # Click implies open, derived rather than stored so it cannot depend on
     # arrival order; only where the channel tracks opens.
@@ -247,7 +252,7 @@ def compute_state(channel: str, events: Iterable[EventFact], *, opens: bool = Tr
             machine_click_count += 1
 
     return MessageState(
-        status=top[1].type if top else None,
+        status=status,
         milestones=milestones,
         bounce_type=bounce_type,
         failure_reason=latest_reasoned.reason if latest_reasoned else "",

@@ -112,3 +112,88 @@ def test_milestones_respect_the_funnel(channel, facts):
         assert state.at("delivered") is not None and state.at("delivered") <= state.at("opened")
     if not channels.tracks_opens(channel):
         assert state.at("opened") is None and state.open_count == 0
+
+
+# --- Attempts and provider verdicts (issue 10) ------------------------------------
+
+OUR_SEND = T0 + timedelta(hours=1, milliseconds=700)
+skews = st.integers(-300, 300)  # the provider's clock against ours, in seconds
+
+
+def provider_time(offset: int, skew: int):
+    # Providers date in whole seconds, on their own clock.
+    moment = OUR_SEND + timedelta(seconds=offset + skew)
+    return moment.replace(microsecond=0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    # Suppression is for email only (the capability table).
+    st.sampled_from(
+        [(Channel.EMAIL, "failed"), (Channel.EMAIL, "suppressed"), (Channel.SMS, "failed")]
+        + [(channel, "undeliverable") for channel in Channel.values]
+    ),
+    st.integers(1, 4),
+    skews,
+    st.lists(st.sampled_from(["accepted", "deferred", "unknown", "refused"]), max_size=3),
+)
+def test_a_provider_failure_always_wins_over_our_sent_of_the_same_attempt(
+    verdict_on, attempt, skew, history
+):
+    channel, verdict = verdict_on
+    earlier = [
+        EventFact("queued", T0, "queued:0"),
+        EventFact("attempted", T0 + timedelta(seconds=1), "attempted:0"),
+        EventFact("failed", T0 + timedelta(seconds=2), "failed:0"),
+    ]
+    facts = [
+        *(earlier if attempt > 1 else []),
+        EventFact("queued", OUR_SEND - timedelta(seconds=2), f"q{attempt}", attempt=attempt),
+        EventFact("attempted", OUR_SEND - timedelta(seconds=1), f"a{attempt}", attempt=attempt),
+        EventFact("sent", OUR_SEND, f"s{attempt}", attempt=attempt),
+        EventFact(verdict, provider_time(0, skew), "provider-verdict", attempt=attempt),
+        *(
+            EventFact(kind, provider_time(n, skew), f"h{n}", attempt=attempt)
+            for n, kind in enumerate(history)
+        ),
+    ]
+    state = compute_state(channel, facts)
+    assert state.status == verdict
+    assert state.at("sent") is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(Channel.values),
+    st.lists(
+        st.tuples(
+            st.sampled_from(
+                ["delivered", "bounced", "failed", "opened", "clicked", "converted", "spammed"]
+            ),
+            st.integers(0, 3 * 3600),
+        ),
+        max_size=8,
+    ),
+    skews,
+    skews,
+    st.integers(1, 3),
+    st.randoms(),
+)
+def test_the_status_is_independent_of_arrival_order_and_of_the_skew_inside_an_attempt(
+    channel, provider_events, skew_a, skew_b, attempt, rnd
+):
+    def facts(skew):
+        ours = [
+            EventFact("queued", OUR_SEND - timedelta(seconds=2), "q", attempt=attempt),
+            EventFact("attempted", OUR_SEND - timedelta(seconds=1), "a", attempt=attempt),
+            EventFact("sent", OUR_SEND, "s", attempt=attempt),
+        ]
+        theirs = [
+            EventFact(kind, provider_time(offset, skew), f"p{n}", attempt=attempt)
+            for n, (kind, offset) in enumerate(provider_events)
+        ]
+        return ours + theirs
+
+    shuffled = facts(skew_b)
+    rnd.shuffle(shuffled)
+    assert compute_state(channel, facts(skew_a)).status == compute_state(channel, shuffled).status

@@ -158,9 +158,7 @@ def test_an_admin_adds_removes_and_imports_suppressions(page, admin_user, tmp_pa
     }
 
 
-def test_a_mixed_channel_campaign_shows_rates_over_the_channels_that_track_them(
-    page, admin_user
-):
+def test_a_mixed_channel_campaign_shows_rates_over_the_channels_that_track_them(page, admin_user):
     campaign = factories.campaign(name="Mixed channels")
     email = factories.action(Channel.EMAIL, campaign_obj=campaign, name="Mail")
     sms = factories.action(Channel.SMS, campaign_obj=campaign, name="Text", links=())

@@ -3,6 +3,7 @@ the real webhook endpoints with real signatures: the provider's verdict
 beats our own "sent" whatever the clocks, attempts are counted, a provider
 speaks only for its own messages, and clocks are bounded."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,6 +13,7 @@ from campaigns.metrics import campaign_metrics
 from campaigns.vocabulary import Channel, EventType
 from messaging.models import Message, MessageEvent
 from messaging.sending import message_retry
+from tests import factories
 from tests.ingest.helpers import assert_no_drift
 
 from .helpers import fixture_json
@@ -213,3 +215,84 @@ def test_the_campaign_page_by_event_date_stays_small_with_year_1_and_9999_events
     response = client.get(f"/campaigns/{message.campaign_id}/?basis=event&granularity=hour")
     assert response.status_code == 200
     assert len(response.content) < 200_000
+
+
+def _retried_once(message: Message) -> None:
+    # The message is on its second attempt.
+    Message.objects.filter(pk=message.pk).update(send_attempts=1)
+
+
+def _posted_attempt(message: Message, event_type: str = "delivered") -> int:
+    return MessageEvent.objects.get(message_id=message.pk, type=event_type).attempt
+
+
+def test_sendgrid_events_name_their_attempt_through_custom_args(client, kits):
+    message = sent_message(101)
+    _retried_once(message)
+    [delivered] = fixture_json("sendgrid", "delivered")
+    delivered["tidings_attempt"] = "1"
+    kits["sendgrid"].events([delivered]).post(client)
+    assert _posted_attempt(message) == 1
+
+
+def test_mailgun_events_name_their_attempt_through_user_variables(client, kits):
+    message = sent_message(101)
+    _retried_once(message)
+    data = fixture_json("mailgun", "delivered")["event-data"]
+    data["user-variables"]["tidings_attempt"] = "1"
+    kits["mailgun"].request(event_data=data).post(client)
+    assert _posted_attempt(message) == 1
+
+
+def test_postmark_events_name_their_attempt_through_metadata(client, kits):
+    message = sent_message(101)
+    _retried_once(message)
+    record = fixture_json("postmark", "delivery")
+    record["Metadata"]["tidings_attempt"] = "1"
+    kits["postmark"].request(body=json.dumps(record).encode()).post(client)
+    assert _posted_attempt(message) == 1
+
+
+def test_ses_events_name_their_attempt_through_message_tags(client, kits):
+    message = sent_message(101)
+    _retried_once(message)
+    envelope = fixture_json("ses", "delivery")
+    ses_event = json.loads(envelope["Message"])
+    ses_event["mail"]["tags"]["tidings_attempt"] = ["1"]
+    envelope["Message"] = json.dumps(ses_event)
+    kits["ses"].request(envelope=envelope).post(client)
+    assert _posted_attempt(message) == 1
+
+
+def test_twilio_callbacks_name_their_attempt_in_the_callback_url(client, kits):
+    message = sent_message(101, channel=Channel.SMS)
+    _retried_once(message)
+    request = kits["twilio"].request("delivered")
+    path = request.path + "&tidings_attempt=1"
+    from django.conf import settings
+
+    from messaging.webhooks.providers import twilio
+
+    url = settings.TIDINGS_PUBLIC_URL.rstrip("/") + path
+    headers = twilio.sign(body=request.body, url=url, secret=kits["twilio"].token)
+    request.but(path=path, headers=headers).post(client)
+    assert _posted_attempt(message) == 1
+    # Without it, the event belongs to the attempt current when it arrived.
+    kits["twilio"].request("undelivered_30003").post(client)
+    assert _posted_attempt(message, "bounced") == 2
+
+
+def test_an_email_action_with_open_tracking_off_refuses_provider_opens(client, kits):
+    action = factories.action(Channel.EMAIL, track_opens=False)
+    message = sent_message(101, action_obj=action)
+    kits["sendgrid"].request("open").post(client)
+    kits["sendgrid"].request("click").post(client)
+    message.refresh_from_db()
+    assert message.status == "clicked"
+    assert message.opened_at is None and message.open_count == 0
+    [event] = refused(message)
+    assert event.detail["refused_reason"] == "open tracking is off for this action"
+    metrics = campaign_metrics(message.campaign)
+    assert metrics["counts"]["opened"] is None
+    assert metrics["rates"]["open"] is None and metrics["rates"]["click_to_open"] is None
+    assert_no_drift(message.campaign_id)

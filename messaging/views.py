@@ -277,6 +277,10 @@ def message_timeline(message: Message) -> list[dict[str, Any]]:
             "bounce_type": event.bounce_type,
             "reason": event.reason,
             "provider": event.provider,
+            "attempt": event.attempt,
+            "refused_reason": event.detail.get("refused_reason", "")
+            if isinstance(event.detail, dict) and event.type == "refused"
+            else "",
             "detail": json.dumps(event.detail, indent=2, sort_keys=True, default=str)
             if event.detail
             else "",

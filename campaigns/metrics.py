@@ -372,21 +372,26 @@ def campaigns_overview(campaign_ids: Iterable[int]) -> dict[int, dict[str, Any]]
 
 # Stored times may run this far past their receipt (messaging.ingest).
 CLOCK_SKEW = timedelta(minutes=5)
+SPAN_MARGIN = timedelta(days=1)
 
 
 def campaign_span(campaign: Campaign, *, now: datetime | None = None) -> tuple[datetime, datetime]:
-    """The hours a campaign's chart may show: from its first message to now
-    (stored times are bounded, but rows written before they were could lie
-    anywhere)."""
+    """The hours a campaign's chart may show: from its first message to now.
+    Stored times are bounded (messaging.ingest clamps them to [message
+    created, received + 5 min]), but rows written before they were could lie
+    anywhere. The first message is found through the counters, like every
+    other figure here: the earliest bucket by send date (a message's send,
+    or its creation before it is sent)."""
+    from django.db.models import Min
     from django.utils import timezone
 
-    from messaging.models import Message
-
     now = now or timezone.now()
-    first = (
-        Message.objects.filter(campaign=campaign)
-        .order_by("id")
-        .values_list("created_at", flat=True)
-        .first()
-    )
-    return hour(first or now), now + CLOCK_SKEW
+    first = SeriesCounter.objects.filter(campaign=campaign, basis=_SEND).aggregate(
+        first=Min("bucket")
+    )["first"]
+    if first is None:
+        return hour(now), now + CLOCK_SKEW
+    # Its first message may have been created a while before it was sent (a
+    # draft, a long queue): a day of margin keeps its own events, while what
+    # lay years away (stored before clocks were bounded) stays out.
+    return first - SPAN_MARGIN, now + CLOCK_SKEW

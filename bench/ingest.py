@@ -41,7 +41,9 @@ def run(scale: float) -> dict:
     t0 = datetime(2026, 11, 1, tzinfo=UTC)
     messages = []
     for start in range(0, n_messages, 5000):
-        messages += messages_create(action=action, people=people[start : start + 5000], now=t0)
+        messages += messages_create(
+            action=action, people=people[start : start + 5000], now=t0, backdate=True
+        )
 
     rnd = random.Random(7)
     events = []
@@ -70,7 +72,7 @@ def run(scale: float) -> dict:
     now = datetime.now(UTC)
     columns = (
         "message_id, type, occurred_at, received_at, source, idempotency_key, "
-        "machine, link_id, bounce_type, reason, provider, detail"
+        "machine, link_id, bounce_type, reason, provider, detail, attempt"
     )
     rows = [
         (
@@ -86,6 +88,7 @@ def run(scale: float) -> dict:
             "",
             "",
             json.dumps(e.detail),
+            1,
         )
         for e in events
     ]
@@ -100,7 +103,7 @@ def run(scale: float) -> dict:
     def values_insert():
         # Django's way: one multi-row INSERT … VALUES per batch.
         fresh_table()
-        placeholder = "(" + ", ".join(["%s"] * 12) + ")"
+        placeholder = "(" + ", ".join(["%s"] * 13) + ")"
         for start in range(0, total, BATCH):
             chunk = rows[start : start + BATCH]
             with transaction.atomic(), connection.cursor() as cursor:
@@ -117,7 +120,7 @@ def run(scale: float) -> dict:
 
         fresh_table()
         connection.ensure_connection()
-        sql = f"INSERT INTO bench_raw_events ({columns}) VALUES ({', '.join(['%s'] * 12)})"
+        sql = f"INSERT INTO bench_raw_events ({columns}) VALUES ({', '.join(['%s'] * 13)})"
         for start in range(0, total, BATCH):
             with transaction.atomic(), psycopg.Cursor(connection.connection) as cursor:
                 cursor.executemany(sql, rows[start : start + BATCH])

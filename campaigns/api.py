@@ -161,4 +161,14 @@ class CampaignMetrics(generics.GenericAPIView):
             )
         campaign = get_object_or_404(Campaign, pk=pk)
         metrics = campaign_metrics(campaign, basis=basis)
-        return Response({key: metrics[key] for key in METRICS_KEYS})
+        body = {key: metrics[key] for key in METRICS_KEYS}
+        # Each block's rate terms (numerator, denominator) are for the pages.
+        body["by_action"] = [_without_terms(block) for block in body["by_action"]]
+        body["by_channel"] = {
+            channel: _without_terms(block) for channel, block in body["by_channel"].items()
+        }
+        return Response(body)
+
+
+def _without_terms(block: dict) -> dict:
+    return {key: value for key, value in block.items() if key != "terms"}

@@ -12,9 +12,9 @@ counters (never the messages) and builds the API's shape.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable, Mapping
-from datetime import datetime
-from typing import Any, Protocol
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple, Protocol
 
 from django.db.models import Q, Sum
 
@@ -80,6 +80,18 @@ RATES = {
     "spam": ("spammed", "delivered*"),
     "unsubscribe": ("unsubscribed", "delivered*"),
 }
+# What a rate's numerator needs: only messages whose channel (and action,
+# for opens) tracks all of it count in its numerator and denominator.
+RATE_NEEDS = {
+    "delivery": (channels.DELIVERED,),
+    "open": (channels.OPENED,),
+    "click": (channels.CLICKED,),
+    "click_to_open": (channels.CLICKED, channels.OPENED),
+    "conversion": (channels.CONVERTED,),
+    "bounce": (channels.BOUNCED,),
+    "spam": (channels.SPAMMED,),
+    "unsubscribe": (channels.UNSUBSCRIBED,),
+}
 RATE_FORMULAS = {
     name: f"{numerator} / {denominator.rstrip('*')}"
     for name, (numerator, denominator) in RATES.items()
@@ -138,6 +150,10 @@ def message_contribution(
     if state is None or state.status is None:
         return out
     at = state.milestones
+    if at["delivered"] is not None and state.status == Status.BOUNCED:
+        # Delivered means it stayed delivered: a bounce after the delivery
+        # report takes the message out of "delivered" (DESIGN.md).
+        at = {**at, "delivered": None}
     out[("action", action_id, MESSAGES)] = 1
     out[("action", action_id, _CURRENT[state.status])] = 1
     for milestone in REACHED:
@@ -195,24 +211,61 @@ def rate(numerator: int | None, denominator: int | None) -> float | None:
     return numerator / denominator
 
 
-def _block(raw: Mapping[str, int], scope: Collection[str]) -> dict[str, Any]:
-    """counts, totals and rates from raw counter values. ``scope`` is the
-    channels the values come from: a count that none of them tracks is None
-    (an empty scope — nothing to go by — tracks everything)."""
+class Unit(NamedTuple):
+    """The counters of one action (or any set of messages of one channel and
+    one open-tracking switch): what a rate may count."""
 
-    def value(metric: str) -> int | None:
-        if scope and metric in NEEDS and not any(channels.tracks(c, NEEDS[metric]) for c in scope):
+    channel: str
+    opens: bool  # the action's open tracking switch
+    raw: Mapping[str, int]
+
+
+def unit_tracks(unit: Unit, capability: str) -> bool:
+    if not channels.tracks(unit.channel, capability):
+        return False
+    return unit.opens or capability != channels.OPENED
+
+
+def _block(units: Sequence[Unit]) -> dict[str, Any]:
+    """counts, totals, rates and each rate's terms from the counters of some
+    units. A count that none of them tracks is None; a rate's numerator and
+    denominator sum only the units that track its numerator (DESIGN.md
+    "Rates"), so every rate lies in [0, 1]. No units at all (nothing to go
+    by): every count 0 and every rate None."""
+
+    def total(metric: str, members: Iterable[Unit]) -> int:
+        return sum(unit.raw.get(metric, 0) for unit in members)
+
+    def value(metric: str, *, key: str | None = None) -> int | None:
+        need = NEEDS.get(metric)
+        members = units if need is None else [u for u in units if unit_tracks(u, need)]
+        if units and not members:
             return None
-        return raw.get(metric, 0)
+        return total(key or metric, members)
 
     counts = {name: value(name) for name in REACHED + BOUNCE_SPLIT}
     for status in CURRENT_SHOWN:
-        untracked = value(status) is None if status in NEEDS else False
-        counts[status] = None if untracked else raw.get(current_metric(status), 0)
+        counts[status] = value(status, key=current_metric(status))
     totals = {name: value(name) for name in TOTALS}
-    terms = rate_terms(counts, reached=raw.get(REACHED_DENOMINATOR, 0))
+    terms = {}
+    for name, (numerator, denominator) in RATES.items():
+        members = [u for u in units if all(unit_tracks(u, need) for need in RATE_NEEDS[name])]
+        top = bottom = None
+        if members:
+            top = total(numerator, members)
+            bottom = total(
+                REACHED_DENOMINATOR if denominator == "delivered*" else denominator, members
+            )
+        terms[name] = {
+            "formula": RATE_FORMULAS[name],
+            "numerator": top,
+            "denominator": bottom,
+            "value": rate(top, bottom),
+            # The channels whose messages the rate counts.
+            "channels": sorted({u.channel for u in members}),
+        }
     rates = {name: term["value"] for name, term in terms.items()}
-    return {"counts": counts, "totals": totals, "rates": rates}
+    return {"counts": counts, "totals": totals, "rates": rates, "terms": terms}
 
 
 def status_buckets(raw: Mapping[str, int]) -> dict[str, int]:
@@ -229,18 +282,21 @@ def campaign_metrics(campaign: Campaign, *, basis: str = SeriesBasis.SEND) -> di
         per_action[action_id][metric] += value
 
     overall: Counter = Counter()
-    per_channel: dict[str, Counter] = defaultdict(Counter)
+    units = []
+    per_channel: dict[str, list[Unit]] = defaultdict(list)
     by_action = []
     for action in actions:
         raw = per_action[action.id]
         overall.update(raw)
-        per_channel[action.channel].update(raw)
+        unit = Unit(action.channel, action.track_opens, raw)
+        units.append(unit)
+        per_channel[action.channel].append(unit)
         by_action.append(
             {
                 "action": action.id,
                 "name": action.name,
                 "channel": action.channel,
-                **_block(raw, {action.channel}),
+                **_block([unit]),
             }
         )
 
@@ -263,8 +319,11 @@ def campaign_metrics(campaign: Campaign, *, basis: str = SeriesBasis.SEND) -> di
     # two-week campaign has thousands of (action, hour, metric) rows, and
     # loading each one's timestamp dominated the campaign page's time.
     series: dict[datetime, dict[str, Any]] = {}
+    span = campaign_span(campaign)
     for row in (
-        SeriesCounter.objects.filter(campaign=campaign, basis=basis, metric__in=SERIES)
+        SeriesCounter.objects.filter(
+            campaign=campaign, basis=basis, metric__in=SERIES, bucket__range=span
+        )
         .values("bucket")
         .annotate(**{metric: Sum("value", filter=Q(metric=metric)) for metric in SERIES})
         .order_by("bucket")
@@ -278,11 +337,11 @@ def campaign_metrics(campaign: Campaign, *, basis: str = SeriesBasis.SEND) -> di
     return {
         "campaign": campaign.id,
         "messages": overall.get(MESSAGES, 0),
-        **_block(overall, {action.channel for action in actions}),
+        **_block(units),
         "status_buckets": status_buckets(overall),
         "by_action": by_action,
         "by_channel": {
-            channel: _block(raw, {channel}) for channel, raw in sorted(per_channel.items())
+            channel: _block(members) for channel, members in sorted(per_channel.items())
         },
         "links": [links[key] for key in sorted(links)],
         "series": [row for _, row in sorted(series.items()) if any(row[m] for m in SERIES)],
@@ -294,36 +353,45 @@ def campaigns_overview(campaign_ids: Iterable[int]) -> dict[int, dict[str, Any]]
     in one query, for the campaigns list: the same counters and the same
     ``_block`` as ``campaign_metrics``, so both pages show the same numbers."""
     ids = list(campaign_ids)
-    raw: dict[int, Counter] = {campaign_id: Counter() for campaign_id in ids}
-    scopes: dict[int, set[str]] = defaultdict(set)
-    for campaign_id, channel, metric, value in ActionCounter.objects.filter(
+    raw: dict[int, dict[int, Counter]] = {campaign_id: {} for campaign_id in ids}
+    kinds: dict[int, tuple[str, bool]] = {}
+    for campaign_id, action_id, channel, opens, metric, value in ActionCounter.objects.filter(
         campaign_id__in=ids
-    ).values_list("campaign_id", "action__channel", "metric", "value"):
-        raw[campaign_id][metric] += value
-        scopes[campaign_id].add(channel)
-    return {
-        campaign_id: {"messages": counts.get(MESSAGES, 0), **_block(counts, scopes[campaign_id])}
-        for campaign_id, counts in raw.items()
-    }
+    ).values_list(
+        "campaign_id", "action_id", "action__channel", "action__track_opens", "metric", "value"
+    ):
+        raw[campaign_id].setdefault(action_id, Counter())[metric] += value
+        kinds[action_id] = (channel, opens)
+    overview = {}
+    for campaign_id, per_action in raw.items():
+        units = [Unit(*kinds[action_id], counts) for action_id, counts in per_action.items()]
+        messages = sum(unit.raw.get(MESSAGES, 0) for unit in units)
+        overview[campaign_id] = {"messages": messages, **_block(units)}
+    return overview
 
 
-def reached_denominator(counts: Mapping[str, int | None], channel: str) -> int:
-    """One channel's "delivered" denominator, from its counts."""
-    return counts.get(denominator_milestone(channel)) or 0
+# Stored times may run this far past their receipt (messaging.ingest).
+CLOCK_SKEW = timedelta(minutes=5)
+SPAN_MARGIN = timedelta(days=1)
 
 
-def rate_terms(counts: Mapping[str, int | None], *, reached: int) -> dict[str, dict[str, Any]]:
-    """Each rate's formula with its numerator and denominator values (for
-    pages that show how a rate was made). ``reached`` is the "delivered"
-    denominator: ``reached_denominator`` for one channel, their sum over the
-    channels of a campaign."""
-    values = {**counts, "delivered*": reached}
-    return {
-        name: {
-            "formula": RATE_FORMULAS[name],
-            "numerator": counts[numerator],
-            "denominator": values[denominator],
-            "value": rate(counts[numerator], values[denominator]),
-        }
-        for name, (numerator, denominator) in RATES.items()
-    }
+def campaign_span(campaign: Campaign, *, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The hours a campaign's chart may show: from its first message to now.
+    Stored times are bounded (messaging.ingest clamps them to [message
+    created, received + 5 min]), but rows written before they were could lie
+    anywhere. The first message is found through the counters, like every
+    other figure here: the earliest bucket by send date (a message's send,
+    or its creation before it is sent)."""
+    from django.db.models import Min
+    from django.utils import timezone
+
+    now = now or timezone.now()
+    first = SeriesCounter.objects.filter(campaign=campaign, basis=_SEND).aggregate(
+        first=Min("bucket")
+    )["first"]
+    if first is None:
+        return hour(now), now + CLOCK_SKEW
+    # Its first message may have been created a while before it was sent (a
+    # draft, a long queue): a day of margin keeps its own events, while what
+    # lay years away (stored before clocks were bounded) stays out.
+    return first - SPAN_MARGIN, now + CLOCK_SKEW

@@ -132,9 +132,7 @@ def _rate_rows(terms: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 def _breakdown_cells(block: dict[str, Any], channel: str) -> list[dict[str, Any]]:
     """The cells of one breakdown row, formatted here (a page has a few
     hundred of them; template filters per cell cost more than the queries)."""
-    terms = metrics.rate_terms(
-        block["counts"], reached=metrics.reached_denominator(block["counts"], channel)
-    )
+    terms = block["terms"]
     cells = [
         {"kind": "metric", "name": name, "text": count(block["counts"][name]), "title": ""}
         for name in TABLE_COUNTS
@@ -164,11 +162,7 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
         granularity = "auto"
     m = metrics.campaign_metrics(campaign, basis=basis)
 
-    reached = sum(
-        metrics.reached_denominator(block["counts"], channel)
-        for channel, block in m["by_channel"].items()
-    )
-    terms = metrics.rate_terms(m["counts"], reached=reached)
+    terms = m["terms"]
 
     top = max((m["counts"][stage] or 0 for stage, _ in FUNNEL), default=0)
     funnel = [
@@ -180,6 +174,12 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 channel
                 for channel, block in m["by_channel"].items()
                 if block["counts"][stage] is None
+            ],
+            # ... and those whose messages it counts.
+            "covered": [
+                channel
+                for channel, block in m["by_channel"].items()
+                if block["counts"][stage] is not None
             ],
             "count": m["counts"][stage],
             "width": round(100 * (m["counts"][stage] or 0) / top, 1) if top else 0,

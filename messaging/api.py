@@ -34,7 +34,7 @@ from messaging.audience.suppression import (
 )
 from messaging.events import Event
 from messaging.filters import ApiMessageFilter, SuppressionFilter
-from messaging.ingest import EventRefused, apply_events, fact_of
+from messaging.ingest import CLOCK_SKEW, EventRefused, apply_events, fact_of
 from messaging.models import Message, MessageEvent, Person, Suppression
 from messaging.sending import rendering
 from messaging.serializers import (
@@ -253,6 +253,7 @@ def message_timeline(message: Message) -> list[dict]:
             "idempotency_key",
             "machine",
             "link_id",
+            "attempt",
             "bounce_type",
             "reason",
             "provider",
@@ -276,11 +277,14 @@ def message_timeline(message: Message) -> list[dict]:
                     "source": row["source"],
                     "machine": row["machine"],
                     "link": row["link_id"],
+                    "attempt": row["attempt"],
                     "detail": detail,
                 },
             )
         )
-    for event_type, moment in implied_events(message.channel, [fact_of(row) for row in rows]):
+    opens = message.action.track_opens
+    facts = [fact_of(row) for row in rows]
+    for event_type, moment in implied_events(message.channel, facts, opens=opens):
         implying = [
             row
             for row in rows
@@ -299,6 +303,7 @@ def message_timeline(message: Message) -> list[dict]:
                     "source": Source.IMPLIED.value,
                     "machine": False,
                     "link": None,
+                    "attempt": implying[0]["attempt"] if implying else message.attempt,
                     "detail": {"implied_by": implying[0]["type"]} if implying else {},
                 },
             )
@@ -395,6 +400,14 @@ class MessageOpened(generics.GenericAPIView):
         serializer = OpenedSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         occurred_at: datetime = serializer.validated_data.get("timestamp") or timezone.now()
+        if occurred_at < message.created_at - CLOCK_SKEW:
+            # Clocks are bounded (DESIGN.md): within 5 minutes before the
+            # message's creation ingest clamps it (client clock skew); earlier
+            # is refused.
+            return Response(
+                {"timestamp": ["Is more than 5 minutes before the message was created."]},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
         event = Event(
             type=EventType.OPENED,
             occurred_at=occurred_at,

@@ -32,10 +32,14 @@ class Reach:
     moment: datetime
 
 
-def reach_before(channel: str, facts: list[EventFact], goal_at: datetime) -> datetime | None:
+def reach_before(
+    channel: str, facts: list[EventFact], goal_at: datetime, *, opens: bool = True
+) -> datetime | None:
     """When the message reached the person, judged with what had happened by
     ``goal_at``; None when it was not eligible then."""
-    state = compute_state(channel, [fact for fact in facts if fact.occurred_at <= goal_at])
+    state = compute_state(
+        channel, [fact for fact in facts if fact.occurred_at <= goal_at], opens=opens
+    )
     if state.at("sent") is None or any(state.at(name) is not None for name in INELIGIBLE):
         return None
     return state.at("delivered") or state.at("sent")
@@ -86,6 +90,7 @@ def _attribute(person: Person, name: str, occurred_at: datetime, event_id: str) 
         "bounce_type",
         "reason",
         "link_id",
+        "attempt",
     ):
         facts[row["message_id"]].append(fact_of(row))
 

@@ -28,3 +28,6 @@ class Event:
     # marks the person unsubscribed.
     suppression: str = ""
     detail: dict[str, Any] = field(default_factory=dict)
+    # The attempt it belongs to (CONTRACT.md "Attempts"); None: the one
+    # current when it is received.
+    attempt: int | None = None

@@ -6,7 +6,10 @@ transaction per batch, a handful of queries whatever its size:
 1. resolve message ids (ours, else the provider's message id),
 2. lock the affected messages in id order (so concurrent batches cannot
    deadlock), load their stored events,
-3. refuse events their channel does not track, drop duplicates,
+3. drop duplicates; give each event its attempt and bound its clock; refuse
+   (store as history) what its message cannot have: a type its channel or
+   action does not track, another provider's event, engagement with a
+   message that was never sent,
 4. insert the new events in bulk,
 5. recompute each touched message with the status engine, update the
    changed ones in bulk,
@@ -21,21 +24,43 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import NamedTuple
 
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from campaigns import channels
 from campaigns.metrics import contribution_delta, message_contribution
 from campaigns.models import Link
-from campaigns.vocabulary import Channel, EventType
+from campaigns.vocabulary import Channel, EventType, Source, Status
 from messaging import counters
 from messaging.events import Event
 from messaging.models import Message, MessageEvent, Person, Suppression, SuppressionReason
-from messaging.status import MILESTONES, EventFact, MessageState, compute_state
+from messaging.status import (
+    AFTER_SEND_TYPES,
+    MILESTONES,
+    EventFact,
+    MessageState,
+    compute_state,
+)
+
+# Clocks are bounded (DESIGN.md): no stored timestamp lies outside
+# [message created, received + CLOCK_SKEW].
+CLOCK_SKEW = timedelta(minutes=5)
+
+# The channel each provider's webhook speaks for.
+PROVIDER_CHANNELS = {
+    "sendgrid": Channel.EMAIL,
+    "mailgun": Channel.EMAIL,
+    "postmark": Channel.EMAIL,
+    "ses": Channel.EMAIL,
+    "twilio": Channel.SMS,
+}
+# Backends that stand in for every provider of their channel.
+ANY_PROVIDER = frozenset({"", "capture"})
 
 
 class LockedMessage(NamedTuple):
@@ -50,6 +75,17 @@ class LockedMessage(NamedTuple):
     created_at: datetime
     discarded_at: datetime | None
     status: str
+    provider: str
+    send_attempts: int
+    track_opens: bool  # the action's open tracking switch
+
+    @property
+    def attempt(self) -> int:
+        return self.send_attempts + 1
+
+
+# LockedMessage's columns (the last one through the action).
+_LOCKED_COLUMNS = (*LockedMessage._fields[:-1], "action__track_opens")
 
 
 class EventRefused(ValueError):
@@ -78,6 +114,7 @@ _EVENT_FIELDS = (
     "bounce_type",
     "reason",
     "link_id",
+    "attempt",
 )
 
 
@@ -94,6 +131,7 @@ _INSERT_FIELDS = (
     "reason",
     "provider",
     "detail",
+    "attempt",
 )
 
 
@@ -107,14 +145,15 @@ def fact_of(row: dict | MessageEvent) -> EventFact:
         bounce_type=get("bounce_type"),
         reason=get("reason"),
         link_id=get("link_id"),
+        attempt=get("attempt"),
     )
 
 
 def stored_facts(message_ids: Iterable[int]) -> Iterable[tuple[int, EventFact]]:
     """(message id, fact) for every stored event of these messages."""
     rows = MessageEvent.objects.filter(message_id__in=list(message_ids)).values_list(*_EVENT_FIELDS)
-    for message_id, type_, occurred_at, key, machine, bounce_type, reason, link_id in rows:
-        yield message_id, EventFact(type_, occurred_at, key, machine, bounce_type, reason, link_id)
+    for message_id, *fields in rows:
+        yield message_id, EventFact(*fields)
 
 
 def state_of_message(
@@ -123,7 +162,16 @@ def state_of_message(
     """The state the metrics see; a discarded message counts for nothing."""
     if message.discarded_at is not None:
         return None
-    return compute_state(message.channel, facts)
+    return compute_state(message.channel, facts, opens=opens_tracked(message))
+
+
+def opens_tracked(message: Message | LockedMessage) -> bool:
+    """The action's open tracking switch: read from the row when the query
+    brought it (``track_opens``), else from the action."""
+    tracked = getattr(message, "track_opens", None)
+    if tracked is None:
+        tracked = message.action.track_opens
+    return tracked
 
 
 def contribution_of(message: Message | LockedMessage, state: MessageState | None) -> Counter:
@@ -157,7 +205,7 @@ def apply_events(events: Sequence[Event], *, strict: bool = False) -> IngestResu
             Message.objects.select_for_update(**lock_options())
             .filter(id__in=ids)
             .order_by("id")
-            .values_list(*LockedMessage._fields)
+            .values_list(*_LOCKED_COLUMNS)
         )
         messages = {row[0]: LockedMessage._make(row) for row in locked}
         matched = []
@@ -176,6 +224,14 @@ def apply_events(events: Sequence[Event], *, strict: bool = False) -> IngestResu
             seen.add((message_id, fact.key))
 
         links = _links_by_url(messages.values(), matched)
+        # Messages a provider has (or had): engagement with them is possible.
+        handed_over = {
+            message_id
+            for message_id, facts in stored.items()
+            if any(fact.type == EventType.SENT for fact in facts)
+        }
+        handed_over.update(event.message_id for event in matched if event.type == EventType.SENT)
+        handed_over.update(m.id for m in messages.values() if m.status == Status.ATTEMPTED)
         new_rows: list[tuple] = []
         new_by_message: dict[int, list[Event]] = defaultdict(list)
         for event in matched:
@@ -184,7 +240,9 @@ def apply_events(events: Sequence[Event], *, strict: bool = False) -> IngestResu
                 result.duplicates += 1
                 continue
             seen.add((event.message_id, event.idempotency_key))
-            event = _admit(event, message, links, strict=strict)
+            event = _admit(
+                event, message, links, strict=strict, now=now, sent=message.id in handed_over
+            )
             if event.type == EventType.REFUSED:
                 result.refused += 1
             new_rows.append(_row(event, now))
@@ -264,17 +322,71 @@ def _links_by_url(
     }
 
 
-def _admit(event: Event, message: LockedMessage, links: dict, *, strict: bool) -> Event:
+def _refuse(event: Event, reason: str) -> Event:
+    detail = {**event.detail, "refused_type": event.type, "refused_reason": reason}
+    return replace(event, type=EventType.REFUSED, bounce_type="", suppression="", detail=detail)
+
+
+def _bounded(event: Event, message: LockedMessage, now: datetime) -> Event:
+    """The event in its attempt (named, else the current one) and inside
+    [message created, received + 5 min], the original time kept in the
+    detail when it had to move."""
+    current = message.attempt
+    attempt = event.attempt if event.attempt and 0 < event.attempt <= current else current
+    earliest, latest = message.created_at, now + CLOCK_SKEW
+    occurred_at = event.occurred_at
+    if earliest <= occurred_at <= latest:
+        if attempt == event.attempt:
+            return event
+        return replace(event, attempt=attempt)
+    clamped = earliest if occurred_at < earliest else latest
+    detail = {**event.detail, "clock_adjusted": occurred_at.isoformat()}
+    return replace(event, attempt=attempt, occurred_at=clamped, detail=detail)
+
+
+def foreign_provider(event: Event, message: LockedMessage) -> str:
+    """Why a provider's event cannot speak for this message ("" when it can):
+    a provider speaks only for the channel it serves and, where the message
+    went through a named provider, only for that provider's messages."""
+    if event.source != Source.PROVIDER or not event.provider:
+        return ""
+    served = PROVIDER_CHANNELS.get(event.provider)
+    if served is not None and served != message.channel:
+        return f"{event.provider} does not send {message.channel} messages"
+    if message.provider in ANY_PROVIDER:
+        return ""
+    named = message.provider.removeprefix("simulated-")
+    if named != event.provider:
+        return f"sent through {named}"
+    return ""
+
+
+def _admit(
+    event: Event,
+    message: LockedMessage,
+    links: dict,
+    *,
+    strict: bool,
+    now: datetime,
+    sent: bool = True,
+) -> Event:
     channel = message.channel
+    event = _bounded(event, message, now)
     if not channels.accepts_event(channel, event.type):
         if strict:
             raise EventRefused(event, channel)
-        detail = {
-            **event.detail,
-            "refused_type": event.type,
-            "refused_reason": f"{channel} does not track {event.type}",
-        }
-        return replace(event, type=EventType.REFUSED, bounce_type="", suppression="", detail=detail)
+        return _refuse(event, f"{channel} does not track {event.type}")
+    if event.type == EventType.OPENED and not message.track_opens:
+        if strict:
+            raise EventRefused(event, channel)
+        return _refuse(event, "open tracking is off for this action")
+    foreign = foreign_provider(event, message)
+    if foreign:
+        return _refuse(event, foreign)
+    if event.type in AFTER_SEND_TYPES and not sent:
+        # Only a sent message can be engaged with (a draft's tracking URLs
+        # are visible): kept as history, moves nothing.
+        return _refuse(event, "not sent")
     if event.type == EventType.CLICKED and event.link_id is None and event.link_url:
         # A provider-reported click counts for the action's link with that
         # exact URL; otherwise for the message only.
@@ -299,6 +411,7 @@ def _row(event: Event, now: datetime) -> tuple:
         event.reason[:500],
         event.provider,
         event.detail,
+        event.attempt,
     )
 
 
@@ -311,6 +424,7 @@ def _fact(event: Event) -> EventFact:
         bounce_type=event.bounce_type if event.type == EventType.BOUNCED else "",
         reason=event.reason[:500],
         link_id=event.link_id if event.type in (EventType.CLICKED, EventType.REFUSED) else None,
+        attempt=event.attempt,
     )
 
 
@@ -411,6 +525,7 @@ def messages_discard(
         messages = list(
             Message.objects.select_for_update(**lock_options())
             .filter(id__in=list(message_ids), discarded_at__isnull=True, status=status)
+            .annotate(track_opens=F("action__track_opens"))
             .order_by("id")
         )
         if not messages:

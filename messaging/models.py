@@ -70,6 +70,8 @@ class Message(models.Model):
     open_count = models.PositiveIntegerField(default=0)
     click_count = models.PositiveIntegerField(default=0)
 
+    # Sends started after the first (retries, the send of a draft): the
+    # attempt number (CONTRACT.md "Attempts", 1 for the first) is this + 1.
     send_attempts = models.PositiveSmallIntegerField(default=0)
     discarded_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -135,6 +137,11 @@ class Message(models.Model):
     def __str__(self) -> str:
         return f"message {self.pk} ({self.channel}, {self.status})"
 
+    @property
+    def attempt(self) -> int:
+        """The current attempt: 1 for the first send, +1 per retry or draft send."""
+        return self.send_attempts + 1
+
 
 class MessageEvent(models.Model):
     """The immutable history of a message: one row per thing that happened."""
@@ -155,6 +162,10 @@ class MessageEvent(models.Model):
     reason = models.CharField(max_length=500, blank=True)
     provider = models.CharField(max_length=40, blank=True)
     detail = models.JSONField(default=dict, blank=True)
+    # The attempt the event belongs to (CONTRACT.md "Attempts"): named by the
+    # pipeline and by providers (tidings_attempt), else the one current when
+    # it was received.
+    attempt = models.PositiveSmallIntegerField(default=1)
 
     class Meta:
         constraints = [

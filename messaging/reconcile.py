@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from campaigns.models import Action, ActionCounter, LinkCounter, SeriesCounter
@@ -20,6 +21,7 @@ from messaging.ingest import (
     state_of_message,
 )
 from messaging.models import Message, MessageEvent
+from messaging.status import AFTER_SEND_TYPES
 
 _CHUNK = 2000
 
@@ -28,13 +30,17 @@ _CHUNK = 2000
 class Drift:
     counters: dict[tuple, tuple[int, int]] = field(default_factory=dict)  # key: (stored, recounted)
     messages: list[int] = field(default_factory=list)  # ids whose derived fields differ
+    # Stored events that break a rule ingest enforces (message id, event id,
+    # which rule): recounting cannot repair them, a person must look.
+    breaches: list[tuple[int, int, str]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.counters or self.messages)
+        return bool(self.counters or self.messages or self.breaches)
 
 
 def _messages(campaign_id: int | None) -> Iterator[list[Message]]:
-    queryset = Message.objects.order_by("id")
+    # The action's open tracking switch rides along (the status engine needs it).
+    queryset = Message.objects.annotate(track_opens=F("action__track_opens")).order_by("id")
     if campaign_id is not None:
         queryset = queryset.filter(campaign_id=campaign_id)
     last = 0
@@ -60,6 +66,7 @@ def recount(campaign_id: int | None = None) -> tuple[Counter, list[Message]]:
             "bounce_type",
             "reason",
             "link_id",
+            "attempt",
         ):
             facts[row["message_id"]].append(fact_of(row))
         for message in chunk:
@@ -97,7 +104,48 @@ def find_drift(campaign_id: int | None = None) -> tuple[Drift, Counter, list[Mes
         if stored.get(key, 0) != expected.get(key, 0):
             drift.counters[key] = (stored.get(key, 0), expected.get(key, 0))
     drift.messages = [message.id for message in drifted]
+    drift.breaches = rule_breaches(campaign_id)
     return drift, expected, drifted
+
+
+def rule_breaches(campaign_id: int | None = None) -> list[tuple[int, int, str]]:
+    """Stored events that break the rules ingest enforces (DESIGN.md "Status
+    rules"): an attempt the message never reached, a time outside [message
+    created, received + 5 min], engagement or a delivery verdict that counts
+    for a message never handed to a provider."""
+    from messaging.ingest import CLOCK_SKEW
+
+    events = MessageEvent.objects.all()
+    if campaign_id is not None:
+        events = events.filter(message__campaign_id=campaign_id)
+    checks = (
+        (
+            "attempt beyond the message's",
+            Q(attempt__lt=1) | Q(attempt__gt=F("message__send_attempts") + 1),
+        ),
+        (
+            "time outside [created, received + 5 min]",
+            Q(occurred_at__lt=F("message__created_at"))
+            | Q(occurred_at__gt=F("received_at") + CLOCK_SKEW),
+        ),
+    )
+    found = []
+    for rule, condition in checks:
+        for event_id, message_id in events.filter(condition).values_list("id", "message_id"):
+            found.append((message_id, event_id, rule))
+    # Handed to a provider: sent, or attempted (a provider's callback may beat
+    # the commit of our "sent", and then counts).
+    handed_over = MessageEvent.objects.filter(
+        message_id=OuterRef("message_id"), type__in=("sent", "attempted")
+    )
+    unsent = (
+        events.filter(type__in=AFTER_SEND_TYPES)
+        .filter(~Exists(handed_over))
+        .values_list("id", "message_id")
+    )
+    for event_id, message_id in unsent:
+        found.append((message_id, event_id, "counts for a message never handed to a provider"))
+    return sorted(found)
 
 
 def repair(

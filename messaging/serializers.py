@@ -109,6 +109,10 @@ class MessageSerializer(serializers.ModelSerializer):
     bounce_type = serializers.ChoiceField(
         choices=BounceType.choices, allow_null=True, help_text="type of the latest bounce"
     )
+    attempt = serializers.IntegerField(
+        read_only=True,
+        help_text="the current attempt: 1 for the first send, +1 per retry or draft send",
+    )
 
     class Meta:
         model = Message
@@ -128,6 +132,7 @@ class MessageSerializer(serializers.ModelSerializer):
             "failure_reason",
             "open_count",
             "click_count",
+            "attempt",
         ]
         read_only_fields = fields
         extra_kwargs = {
@@ -158,6 +163,7 @@ class MessageEventSerializer(serializers.Serializer):
     source = serializers.ChoiceField(choices=Source.choices)
     machine = serializers.BooleanField(help_text="machine traffic (counted apart)")
     link = serializers.IntegerField(allow_null=True, help_text="the clicked link's id")
+    attempt = serializers.IntegerField(help_text="the attempt the event belongs to")
     detail = serializers.DictField(
         help_text="provider payload and, where present, reason, bounce_type and provider"
     )

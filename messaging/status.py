@@ -2,8 +2,12 @@
 
 Pure functions, no database. The current status is a function of the *set*
 of events (DESIGN.md "Status rules"): every status-bearing event gets the key
-(class, occurred_at, rank, idempotency key) and the greatest key wins, so
-arrival order and duplicates change nothing.
+(class, verdict, occurred_at, rank, idempotency key) and the greatest key
+wins, so arrival order and duplicates change nothing. Attempts are counted:
+every event names its attempt, and pipeline and hand-over events (classes 0
+and 1) of an earlier attempt no longer count. Within the current attempt a
+failure or suppression verdict beats our own "sent" whatever the clocks say
+(the verdict flag, 1 for them, 0 for everything else).
 """
 
 from __future__ import annotations
@@ -41,6 +45,13 @@ STATUS_BEARING = frozenset(STATUS_CLASS)
 # Our pipeline and the provider's hand-over (classes 0 and 1): a new attempt
 # (a retry, a sent draft) starts these anew.
 ATTEMPT_TYPES = frozenset(t for t, stage in STATUS_CLASS.items() if stage <= 1)
+# Class 1 verdicts that say the message did not go out: they outrank our own
+# "sent" of the same attempt whatever the two timestamps (sent only says we
+# handed it over).
+VERDICTS = frozenset({EventType.FAILED, EventType.UNDELIVERABLE, EventType.SUPPRESSED})
+# Engagement and the provider's verdicts on delivery: only a message that was
+# sent can have them (messaging.ingest refuses them otherwise).
+AFTER_SEND_TYPES = frozenset(t for t, stage in STATUS_CLASS.items() if stage >= 2)
 HISTORY_ONLY = frozenset(
     {EventType.ACCEPTED, EventType.DEFERRED, EventType.UNKNOWN, EventType.REFUSED}
 )
@@ -84,6 +95,7 @@ class EventFact:
     bounce_type: str = ""
     reason: str = ""
     link_id: int | None = None
+    attempt: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +115,13 @@ class MessageState:
 
 
 def status_key(event: EventFact) -> tuple:
-    return (STATUS_CLASS[event.type], event.occurred_at, RANK[event.type], event.key)
+    return (
+        STATUS_CLASS[event.type],
+        event.type in VERDICTS,
+        event.occurred_at,
+        RANK[event.type],
+        event.key,
+    )
 
 
 def _time_key(event: EventFact) -> tuple:
@@ -118,14 +136,17 @@ _COUNTABLE: dict[str, frozenset[str]] = {
 }
 
 
-def counting_events(channel: str, events: Iterable[EventFact]) -> list[EventFact]:
+def counting_events(
+    channel: str, events: Iterable[EventFact], *, opens: bool = True
+) -> list[EventFact]:
     """The events that compete for the status and set milestones.
 
-    Excluded: history-only types, machine traffic, types the channel does not
-    track, and pipeline events (class 0 and 1) of an earlier attempt — a retry
-    or the send of a draft starts anew from the latest `queued`.
+    Excluded: history-only types, machine traffic, types the channel (or,
+    for opens, the action: ``opens`` False) does not track, and pipeline and
+    hand-over events (class 0 and 1) of an earlier attempt — a retry or the
+    send of a draft starts the next attempt, whatever any clock says.
     """
-    return _counting(channel, _as_set(events))
+    return _counting(channel, _as_set(events), opens)
 
 
 def _as_set(events: Iterable[EventFact]) -> list[EventFact]:
@@ -134,17 +155,18 @@ def _as_set(events: Iterable[EventFact]) -> list[EventFact]:
     return list({event.key: event for event in events}.values())
 
 
-def _counting(channel: str, events: list[EventFact]) -> list[EventFact]:
+def _counting(channel: str, events: list[EventFact], opens: bool = True) -> list[EventFact]:
     countable = _COUNTABLE[channel]
-    bearing = [event for event in events if event.type in countable and not event.machine]
-    queued = [event for event in bearing if event.type == EventType.QUEUED]
-    if not queued:
-        return bearing
-    attempt_start = max(_time_key(event) for event in queued)
-    return [
+    bearing = [
         event
-        for event in bearing
-        if event.type not in ATTEMPT_TYPES or _time_key(event) >= attempt_start
+        for event in events
+        if event.type in countable
+        and not event.machine
+        and (opens or event.type != EventType.OPENED)
+    ]
+    current = max((event.attempt for event in bearing if event.type in ATTEMPT_TYPES), default=0)
+    return [
+        event for event in bearing if event.type not in ATTEMPT_TYPES or event.attempt >= current
     ]
 
 
@@ -157,9 +179,12 @@ _REPORTS_DELIVERY = {
 }
 
 
-def compute_state(channel: str, events: Iterable[EventFact]) -> MessageState:
+def compute_state(channel: str, events: Iterable[EventFact], *, opens: bool = True) -> MessageState:
+    """The state of a message from the set of its events. ``opens`` is the
+    action's open tracking switch (an email action may turn it off: then no
+    open counts, and a click implies none)."""
     events = _as_set(events)
-    counting = _counting(channel, events)
+    counting = _counting(channel, events, opens)
 
     earliest: dict[str, datetime] = {}
     top = latest_bounce = latest_reasoned = None
@@ -191,7 +216,12 @@ def compute_state(channel: str, events: Iterable[EventFact]) -> MessageState:
     milestones: dict[str, datetime | None] = {
         name: earliest.get(name) for name in MILESTONES + EXTRA_MILESTONES
     }
-    tracks_opens = _TRACKS_OPENS[channel]
+    status = top[1].type if top else None
+    if status in VERDICTS:
+        # The provider refused what we handed over: the message reads failed
+        # (or suppressed) and counts as such, never as sent.
+        milestones["sent"] = None
+    tracks_opens = _TRACKS_OPENS[channel] and opens
     # Click implies open, derived rather than stored so it cannot depend on
     # arrival order; only where the channel tracks opens.
     if tracks_opens:
@@ -222,7 +252,7 @@ def compute_state(channel: str, events: Iterable[EventFact]) -> MessageState:
             machine_click_count += 1
 
     return MessageState(
-        status=top[1].type if top else None,
+        status=status,
         milestones=milestones,
         bounce_type=bounce_type,
         failure_reason=latest_reasoned.reason if latest_reasoned else "",
@@ -234,12 +264,14 @@ def compute_state(channel: str, events: Iterable[EventFact]) -> MessageState:
     )
 
 
-def implied_events(channel: str, events: Iterable[EventFact]) -> list[tuple[str, datetime]]:
+def implied_events(
+    channel: str, events: Iterable[EventFact], *, opens: bool = True
+) -> list[tuple[str, datetime]]:
     """The derived events a timeline shows with source "implied":
     an open at the first click when no real open came earlier, and a delivery
     at the first engagement when no delivery report came earlier."""
-    counting = counting_events(channel, events)
-    state = compute_state(channel, counting)
+    counting = counting_events(channel, events, opens=opens)
+    state = compute_state(channel, counting, opens=opens)
     implied = []
     first_real = {}
     for event in counting:

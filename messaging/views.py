@@ -277,13 +277,19 @@ def message_timeline(message: Message) -> list[dict[str, Any]]:
             "bounce_type": event.bounce_type,
             "reason": event.reason,
             "provider": event.provider,
+            "attempt": event.attempt,
+            "refused_reason": event.detail.get("refused_reason", "")
+            if isinstance(event.detail, dict) and event.type == "refused"
+            else "",
             "detail": json.dumps(event.detail, indent=2, sort_keys=True, default=str)
             if event.detail
             else "",
         }
         for event in events
     ]
-    for event_type, moment in implied_events(message.channel, [fact_of(e) for e in events]):
+    facts = [fact_of(e) for e in events]
+    opens = message.action.track_opens
+    for event_type, moment in implied_events(message.channel, facts, opens=opens):
         rows.append(
             {
                 # Before the stored events of the same instant (the implied

@@ -69,7 +69,11 @@ def message(
     now: datetime = T0,
 ) -> Message:
     action_obj = action_obj or action(channel)
-    [created] = messages_create(action=action_obj, people=[person_obj or person()], now=now)
+    # Created at `now`, like a message of that moment (its events are bounded
+    # by its creation: DESIGN.md "Clocks are bounded").
+    [created] = messages_create(
+        action=action_obj, people=[person_obj or person()], now=now, backdate=True
+    )
     return Message.objects.get(pk=created.pk)
 
 

@@ -185,6 +185,7 @@ def _claim(
                 idempotency_key=f"attempted:{message.send_attempts}",
                 source=Source.PIPELINE,
                 message_id=message.id,
+                attempt=message.send_attempts + 1,
             )
             for message in to_send
             if message.status == Status.QUEUED
@@ -204,7 +205,7 @@ def _claim(
             subject=message.subject,
             body=message.body,
             idempotency_key=idempotency_key(message),
-            attempt=message.send_attempts,
+            attempt=message.send_attempts + 1,
             tries=tries,
             stable_key="|".join(
                 (
@@ -232,6 +233,8 @@ def _record(
     attempts = {
         request.message_id: request.attempt for _, requests, _ in results for request in requests
     }
+    # Event keys keep the numbering they always had (send_attempts, 0 first),
+    # so a message in flight across an upgrade is not recorded twice.
     events: list[Event] = []
     provider_rows: list[tuple[int, str, str]] = []
     retry_ids: list[int] = []
@@ -239,6 +242,7 @@ def _record(
     for _, _, answers in results:
         for answer in answers:
             attempt = attempts[answer.message_id]
+            number = attempt - 1
             outcome = answer.outcome
             reason = answer.reason
             if outcome == Outcome.RETRY:
@@ -251,9 +255,10 @@ def _record(
                         Event(
                             type=EventType.DEFERRED,
                             occurred_at=now,
-                            idempotency_key=f"deferred:{attempt}:{tries}",
+                            idempotency_key=f"deferred:{number}:{tries}",
                             source=Source.PIPELINE,
                             message_id=answer.message_id,
+                            attempt=attempt,
                             provider=answer.provider,
                             reason=reason[:500],
                             detail={"try": tries + 1, **answer.detail},
@@ -267,9 +272,10 @@ def _record(
                     Event(
                         type=outcome,
                         occurred_at=now,
-                        idempotency_key=f"{outcome}:{attempt}",
+                        idempotency_key=f"{outcome}:{number}",
                         source=Source.PIPELINE,
                         message_id=answer.message_id,
+                        attempt=attempt,
                         provider=answer.provider,
                         reason=reason[:500],
                         detail=detail,

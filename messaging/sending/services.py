@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
@@ -24,9 +24,8 @@ from messaging import counters, ingest
 from messaging.audience.suppression import normalise_address, suppressed_addresses
 from messaging.events import Event
 from messaging.ingest import apply_events, lock_options
-from messaging.models import Message, MessageEvent, Person
+from messaging.models import Message, Person
 from messaging.sending.rendering import render, template_for
-from messaging.status import ATTEMPT_TYPES
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +103,7 @@ def _presend_events(
                 idempotency_key=f"presend:{message.send_attempts}:{event_type}",
                 source=Source.PIPELINE,
                 message_id=message.id,
+                attempt=message.send_attempts + 1,
                 reason=reason,
             )
         )
@@ -170,6 +170,7 @@ def messages_create(
                     idempotency_key=f"{initial}:0",
                     source=Source.PIPELINE,
                     message_id=message.id,
+                    attempt=1,
                 )
                 for message in messages
             ]
@@ -230,19 +231,9 @@ def _new_attempt(message: Message, *, expected: str) -> Message:
         if locked is None or locked.status != expected:
             current = "discarded" if locked is None else locked.status
             raise NotAllowed(f"Message {message.pk} is {current}, not {expected}.")
-        # The new attempt must start after everything of the last one, even an
-        # event a simulated provider dated ahead of our clock.
-        latest = (
-            MessageEvent.objects.filter(
-                message_id=locked.pk,
-                type__in=ATTEMPT_TYPES,
-            )
-            .order_by("-occurred_at")
-            .values_list("occurred_at", flat=True)
-            .first()
-        )
-        if latest is not None and latest >= now:
-            now = latest + timedelta(milliseconds=1)
+        # The new attempt is counted, not inferred from clocks: its events
+        # name it, so a failure of the last one dated ahead of our clock
+        # cannot hold it back (DESIGN.md "Attempts are counted").
         locked.send_attempts += 1
         locked.save(update_fields=["send_attempts", "updated_at"])
         apply_events(
@@ -253,6 +244,7 @@ def _new_attempt(message: Message, *, expected: str) -> Message:
                     idempotency_key=f"queued:{locked.send_attempts}",
                     source=Source.PIPELINE,
                     message_id=locked.pk,
+                    attempt=locked.attempt,
                 )
             ]
         )

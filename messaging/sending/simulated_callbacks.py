@@ -80,8 +80,12 @@ def sendgrid_post(events: list[dict], *, now: datetime) -> tuple[bytes, dict[str
     return body, headers, settings.TIDINGS_PUBLIC_URL + SENDGRID_URL_PATH
 
 
-def twilio_post(params: dict[str, str], message_id: int) -> tuple[bytes, dict[str, str], str]:
-    url = twilio.callback_url(settings.TIDINGS_PUBLIC_URL + TWILIO_URL_PATH, message_id)
+def twilio_post(
+    params: dict[str, str], message_id: int, attempt: int | str | None = None
+) -> tuple[bytes, dict[str, str], str]:
+    url = twilio.callback_url(
+        settings.TIDINGS_PUBLIC_URL + TWILIO_URL_PATH, message_id, attempt=attempt
+    )
     body = urlencode(params).encode()
     token, _ = twilio_signing()
     headers = twilio.sign(body=body, url=url, secret=token)
@@ -191,7 +195,9 @@ def _through_sendgrid(batch: list[dict], at: datetime) -> list[Event]:
 
 
 def _through_twilio(callback: dict, at: datetime) -> list[Event]:
-    body, headers, url = twilio_post(_twilio_params(callback), callback["message_id"])
+    body, headers, url = twilio_post(
+        _twilio_params(callback), callback["message_id"], callback.get("tidings_attempt")
+    )
     _, tokens = twilio_signing()
     twilio.verify(body=body, headers=headers, url=url, secrets=tokens)
     return twilio.parse(body, headers=headers, url=url, received_at=at)

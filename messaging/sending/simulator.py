@@ -290,6 +290,9 @@ class PlanContext:
     goals: dict[int, str]  # action id → its campaign's conversion event ("" for none)
     windows: dict[int, float]  # action id → conversion window in seconds
     bodies: dict[int, str]  # message id → rendered body
+    # Action ids whose open tracking is off: no pixel, and the provider's own
+    # open tracking is off too, so nobody sees the opens.
+    opens_off: frozenset[int] = frozenset()
 
 
 def plan_context(requests: Sequence[SendRequest]) -> PlanContext:
@@ -297,17 +300,20 @@ def plan_context(requests: Sequence[SendRequest]) -> PlanContext:
     links: dict[int, list[Link]] = defaultdict(list)
     for link in Link.objects.filter(action_id__in=action_ids).order_by("position"):
         links[link.action_id].append(link)
-    goals, windows = {}, {}
-    for action_id, goal, window in Action.objects.filter(id__in=action_ids).values_list(
-        "id", "campaign__conversion_event", "campaign__conversion_window_hours"
+    goals, windows, opens_off = {}, {}, set()
+    for action_id, goal, window, opens in Action.objects.filter(id__in=action_ids).values_list(
+        "id", "campaign__conversion_event", "campaign__conversion_window_hours", "track_opens"
     ):
         goals[action_id] = goal
         windows[action_id] = window * HOUR
+        if not opens:
+            opens_off.add(action_id)
     return PlanContext(
         links=links,
         goals=goals,
         windows=windows,
         bodies={request.message_id: request.body for request in requests},
+        opens_off=frozenset(opens_off),
     )
 
 
@@ -333,6 +339,8 @@ class _Planner:
             {
                 "kind": kind,
                 "message_id": self.request.message_id,
+                # Comes back from the provider beside our message id.
+                "tidings_attempt": str(self.request.attempt),
                 "delay": round(delay, 3),
                 "id": f"{self.answer.provider_message_id}:{self.serial}",
                 **data,
@@ -410,8 +418,11 @@ def _plan_email(pl: _Planner) -> list[dict]:
     else:
         delivered = pl.rng.uniform(2, 40)
     sendgrid_event("delivered", delivered, response="250 2.0.0 OK")
+    # With open tracking off nobody reports an open (the draws still happen,
+    # so everything else is planned as it would be).
+    seen = pl.request.action_id not in pl.context.opens_off
 
-    if pl.chance("machine_open"):
+    if pl.chance("machine_open") and seen:
         # Apple Mail Privacy Protection and image proxies fetch right away.
         if pixel:
             pl.add("pixel", delivered + pl.rng.uniform(1, 120), user_agent=BOT_USER_AGENT)
@@ -430,6 +441,8 @@ def _plan_email(pl: _Planner) -> list[dict]:
             opens.append(opens[-1] + pl.later(6 * HOUR))
         for moment in opens:
             agent = pl.rng.choice(USER_AGENTS)
+            if not seen:
+                continue
             if pixel:
                 pl.add("pixel", moment, user_agent=agent)
             else:

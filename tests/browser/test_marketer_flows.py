@@ -156,3 +156,43 @@ def test_an_admin_adds_removes_and_imports_suppressions(page, admin_user, tmp_pa
         "a@example.com",
         "b@example.com",
     }
+
+
+def test_a_mixed_channel_campaign_shows_rates_over_the_channels_that_track_them(page, admin_user):
+    campaign = factories.campaign(name="Mixed channels")
+    email = factories.action(Channel.EMAIL, campaign_obj=campaign, name="Mail")
+    sms = factories.action(Channel.SMS, campaign_obj=campaign, name="Text", links=())
+    push = factories.action(Channel.PUSH, campaign_obj=campaign, name="Push", links=())
+    bulk_messages(email, 2, "delivered", "opened", "clicked")
+    bulk_messages(email, 2, "delivered", "opened")
+    bulk_messages(email, 3, "delivered")
+    bulk_messages(email, 1, "delivered", ("bounced", {"bounce_type": "hard"}))
+    # Sent, and the provider only confirmed taking them.
+    bulk_messages(email, 2, "accepted")
+    bulk_messages(sms, 3, "delivered", "clicked")
+    bulk_messages(sms, 6, "delivered")
+    bulk_messages(sms, 1, "accepted")
+    bulk_messages(push, 5, "opened")
+    bulk_messages(push, 15, "accepted")
+
+    # By hand: email 10 sent, 7 still delivered (one bounced after its
+    # delivery), 4 opened, 2 clicked; SMS 10 sent, 9 delivered, 3 clicked;
+    # push 20 sent, never reports delivery, 5 opened.
+    expected = {
+        "delivery": f"{100 * (7 + 9) / (10 + 10):.1f}%",  # push sends stay out
+        "open": f"{100 * (4 + 5) / (7 + 20):.1f}%",  # SMS deliveries stay out
+        "click": f"{100 * (2 + 3) / (7 + 9 + 20):.1f}%",
+        "click_to_open": f"{100 * 2 / (4 + 5):.1f}%",  # SMS clicks stay out
+    }
+    log_in(page, next_path=f"/campaigns/{campaign.id}/")
+    page.wait_for_url(f"**/campaigns/{campaign.id}/")
+    for name, text in expected.items():
+        assert page.locator(f"#rates [data-rate={name}]").inner_text() == text, name
+    bounce = page.locator("#rates [data-rate=bounce]")
+    if bounce.count():
+        assert bounce.inner_text() == f"{100 * 1 / 20:.1f}%"
+    # The funnel says which channels each step counts.
+    assert page.locator("#funnel [data-covered=delivered]").inner_text() == "counts email, sms"
+    assert page.locator("#funnel [data-covered=opened]").inner_text() == "counts email, push"
+    assert page.locator("#funnel [data-metric=delivered]").inner_text() == "16"
+    shot(page, "campaign-mixed")

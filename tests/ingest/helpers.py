@@ -22,6 +22,7 @@ def assert_no_drift(campaign_id=None):
     drift, _, _ = find_drift(campaign_id)
     assert not drift.counters, drift.counters
     assert not drift.messages, drift.messages
+    assert not drift.breaches, drift.breaches
 
 
 def metrics(campaign):

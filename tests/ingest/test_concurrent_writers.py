@@ -25,7 +25,11 @@ def test_concurrent_overlapping_batches_leave_no_drift():
     goal = campaign()
     actions = [action(channel, campaign_obj=goal) for channel in (Channel.EMAIL, Channel.SMS)]
     people = [person() for _ in range(40)]
-    messages = [m for act in actions for m in messages_create(action=act, people=people, now=at(0))]
+    messages = [
+        m
+        for act in actions
+        for m in messages_create(action=act, people=people, now=at(0), backdate=True)
+    ]
     rnd = random.Random(5)
     events = []
     for n in range(1500):

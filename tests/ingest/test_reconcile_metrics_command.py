@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -59,3 +61,18 @@ def test_fix_repairs_counters_and_derived_message_fields(history):
     history.refresh_from_db()
     assert history.status == "clicked" and history.open_count == 1
     assert "No drift" in run()
+
+
+def test_it_reports_stored_events_that_break_the_new_rules_and_exits_1(history, capsys):
+    from messaging.models import MessageEvent
+
+    event = MessageEvent.objects.filter(type="sent").first()
+    MessageEvent.objects.filter(pk=event.pk).update(attempt=5)
+    earlier = event.message.created_at - timedelta(days=400)
+    other = MessageEvent.objects.exclude(pk=event.pk).filter(type="queued").first()
+    MessageEvent.objects.filter(pk=other.pk).update(occurred_at=earlier)
+    with pytest.raises(CommandError):
+        call_command("reconcile_metrics")
+    out = capsys.readouterr().out
+    assert f"event {event.pk}: attempt beyond the message's" in out
+    assert f"event {other.pk}: time outside [created, received + 5 min]" in out

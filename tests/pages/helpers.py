@@ -44,7 +44,7 @@ def bulk_messages(action: Action, count: int, *steps, **person_fields) -> list[M
             for n in (next(_seq) for _ in range(count))
         ]
     )
-    messages = messages_create(action=action, people=people, now=T0)
+    messages = messages_create(action=action, people=people, now=T0, backdate=True)
     if steps:
         apply_events([e for m in messages for e in journey_events(m.id, steps)])
     return messages

@@ -102,3 +102,22 @@ def test_a_push_click_implies_an_open_but_no_delivery(logged_in):
     timeline = logged_in.get(f"/messages/{message.id}/").context["timeline"]
     implied = [row["type"] for row in timeline if row["source"] == "implied"]
     assert implied == ["opened"]
+
+
+def test_a_retried_messages_timeline_names_each_events_attempt_and_refusals(
+    logged_in, django_capture_on_commit_callbacks
+):
+    from messaging.ingest import apply_events
+    from messaging.sending import message_retry
+
+    message = factories.message(Channel.EMAIL)
+    journey(message, ("failed", {"reason": "boom", "source": "pipeline"}))
+    with django_capture_on_commit_callbacks(execute=True):
+        message_retry(message=Message.objects.get(pk=message.pk))
+    # An SMS provider cannot speak for an email: history only.
+    apply_events([event(message, "delivered", 30, provider="twilio", key="tw")])
+    html = logged_in.get(f"/messages/{message.id}/").content.decode()
+    assert 'data-attempt="1"' in html and 'data-attempt="2"' in html
+    assert "refused: twilio does not send email messages" in html
+    message = Message.objects.get(pk=message.pk)
+    assert message.attempt == 2 and message.status == "sent"

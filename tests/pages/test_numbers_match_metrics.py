@@ -113,9 +113,12 @@ def test_the_rate_terms_shown_beside_each_rate_give_campaign_metrics_rates(
         if row["value"] is not None:
             assert row["numerator"] / row["denominator"] == row["value"]
     open_rate = next(row for row in terms if row["name"] == "open")
-    # email delivered (6, engagement implying delivery included) + sms delivered (3)
+    # Only email tracks opens: opened emails (3, a click implying its open)
+    # over delivered emails (5, engagement implying delivery included); the
+    # SMS deliveries stay out of the denominator.
     assert open_rate["formula"] == "opened / delivered"
-    assert open_rate["denominator"] == m["counts"]["delivered"]
+    assert (open_rate["numerator"], open_rate["denominator"]) == (3, 5)
+    assert open_rate["denominator"] == m["by_channel"]["email"]["counts"]["delivered"]
 
 
 def test_the_chart_follows_the_chosen_basis(logged_in, busy_campaign):

@@ -232,7 +232,7 @@ def test_a_redelivered_task_resends_its_attempted_messages_with_the_same_key():
         subject="",
         body="",
         idempotency_key=f"tidings-{message.pk}-0",
-        attempt=0,
+        attempt=1,
         tries=0,
     )
     from messaging.sending.backends.capture import CaptureBackend

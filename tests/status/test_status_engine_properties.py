@@ -19,13 +19,14 @@ T0 = datetime(2026, 11, 1, tzinfo=UTC)
 TYPES = [*sorted(STATUS_BEARING), "accepted", "deferred", "unknown", "refused"]
 
 fact_strategy = st.builds(
-    lambda type_, minute, key, machine, bounce, link: EventFact(
+    lambda type_, minute, key, machine, bounce, link, attempt: EventFact(
         type=type_,
         occurred_at=T0 + timedelta(minutes=minute),
         key=key,
         machine=machine,
         bounce_type=bounce if type_ == "bounced" else "",
         link_id=link if type_ == "clicked" else None,
+        attempt=attempt,
     ),
     st.sampled_from(TYPES),
     st.integers(0, 30),  # few distinct minutes: many ties
@@ -33,6 +34,7 @@ fact_strategy = st.builds(
     st.booleans(),
     st.sampled_from(["hard", "soft"]),
     st.sampled_from([None, 1, 2]),
+    st.integers(1, 3),
 )
 
 
@@ -56,33 +58,18 @@ def test_any_permutation_and_duplication_gives_the_same_state(channel, facts, rn
 
 
 def brute_force_status(channel, facts):
-    """DESIGN.md read literally: among the counting events, the one that no
-    other beats on (class, occurred_at, rank, key), compared component by
-    component."""
+    """DESIGN.md read literally: among the counting events (pipeline and
+    hand-over events of the latest attempt only), the one that no other beats
+    on (class, verdict, occurred_at, rank, key), compared component by
+    component; a verdict is a failed, undeliverable or suppressed event."""
     bearing = [
         f
         for f in facts
         if f.type in STATUS_BEARING and not f.machine and channels.accepts_event(channel, f.type)
     ]
-    queued = [f for f in bearing if f.type == "queued"]
-    if queued:
-        latest = queued[0]
-        for q in queued:
-            if (q.occurred_at, RANK[q.type], q.key) > (
-                latest.occurred_at,
-                RANK[latest.type],
-                latest.key,
-            ):
-                latest = q
-
-        def older(f):
-            if f.occurred_at != latest.occurred_at:
-                return f.occurred_at < latest.occurred_at
-            if RANK[f.type] != RANK[latest.type]:
-                return RANK[f.type] < RANK[latest.type]
-            return f.key < latest.key
-
-        bearing = [f for f in bearing if STATUS_CLASS[f.type] > 1 or not older(f)]
+    attempts = [f.attempt for f in bearing if STATUS_CLASS[f.type] <= 1]
+    if attempts:
+        bearing = [f for f in bearing if STATUS_CLASS[f.type] > 1 or f.attempt == max(attempts)]
     for candidate in bearing:
         beaten = False
         for other in bearing:
@@ -90,6 +77,7 @@ def brute_force_status(channel, facts):
                 continue
             for mine, theirs in (
                 (STATUS_CLASS[candidate.type], STATUS_CLASS[other.type]),
+                (candidate.type in VERDICTS, other.type in VERDICTS),
                 (candidate.occurred_at, other.occurred_at),
                 (RANK[candidate.type], RANK[other.type]),
                 (candidate.key, other.key),
@@ -102,6 +90,9 @@ def brute_force_status(channel, facts):
         if not beaten:
             return candidate.type
     return None
+
+
+VERDICTS = {"failed", "undeliverable", "suppressed"}
 
 
 @settings(max_examples=400, deadline=None)
@@ -121,3 +112,88 @@ def test_milestones_respect_the_funnel(channel, facts):
         assert state.at("delivered") is not None and state.at("delivered") <= state.at("opened")
     if not channels.tracks_opens(channel):
         assert state.at("opened") is None and state.open_count == 0
+
+
+# --- Attempts and provider verdicts (issue 10) ------------------------------------
+
+OUR_SEND = T0 + timedelta(hours=1, milliseconds=700)
+skews = st.integers(-300, 300)  # the provider's clock against ours, in seconds
+
+
+def provider_time(offset: int, skew: int):
+    # Providers date in whole seconds, on their own clock.
+    moment = OUR_SEND + timedelta(seconds=offset + skew)
+    return moment.replace(microsecond=0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    # Suppression is for email only (the capability table).
+    st.sampled_from(
+        [(Channel.EMAIL, "failed"), (Channel.EMAIL, "suppressed"), (Channel.SMS, "failed")]
+        + [(channel, "undeliverable") for channel in Channel.values]
+    ),
+    st.integers(1, 4),
+    skews,
+    st.lists(st.sampled_from(["accepted", "deferred", "unknown", "refused"]), max_size=3),
+)
+def test_a_provider_failure_always_wins_over_our_sent_of_the_same_attempt(
+    verdict_on, attempt, skew, history
+):
+    channel, verdict = verdict_on
+    earlier = [
+        EventFact("queued", T0, "queued:0"),
+        EventFact("attempted", T0 + timedelta(seconds=1), "attempted:0"),
+        EventFact("failed", T0 + timedelta(seconds=2), "failed:0"),
+    ]
+    facts = [
+        *(earlier if attempt > 1 else []),
+        EventFact("queued", OUR_SEND - timedelta(seconds=2), f"q{attempt}", attempt=attempt),
+        EventFact("attempted", OUR_SEND - timedelta(seconds=1), f"a{attempt}", attempt=attempt),
+        EventFact("sent", OUR_SEND, f"s{attempt}", attempt=attempt),
+        EventFact(verdict, provider_time(0, skew), "provider-verdict", attempt=attempt),
+        *(
+            EventFact(kind, provider_time(n, skew), f"h{n}", attempt=attempt)
+            for n, kind in enumerate(history)
+        ),
+    ]
+    state = compute_state(channel, facts)
+    assert state.status == verdict
+    assert state.at("sent") is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(Channel.values),
+    st.lists(
+        st.tuples(
+            st.sampled_from(
+                ["delivered", "bounced", "failed", "opened", "clicked", "converted", "spammed"]
+            ),
+            st.integers(0, 3 * 3600),
+        ),
+        max_size=8,
+    ),
+    skews,
+    skews,
+    st.integers(1, 3),
+    st.randoms(),
+)
+def test_the_status_is_independent_of_arrival_order_and_of_the_skew_inside_an_attempt(
+    channel, provider_events, skew_a, skew_b, attempt, rnd
+):
+    def facts(skew):
+        ours = [
+            EventFact("queued", OUR_SEND - timedelta(seconds=2), "q", attempt=attempt),
+            EventFact("attempted", OUR_SEND - timedelta(seconds=1), "a", attempt=attempt),
+            EventFact("sent", OUR_SEND, "s", attempt=attempt),
+        ]
+        theirs = [
+            EventFact(kind, provider_time(offset, skew), f"p{n}", attempt=attempt)
+            for n, (kind, offset) in enumerate(provider_events)
+        ]
+        return ours + theirs
+
+    shuffled = facts(skew_b)
+    rnd.shuffle(shuffled)
+    assert compute_state(channel, facts(skew_a)).status == compute_state(channel, shuffled).status

@@ -125,25 +125,77 @@ def test_an_event_the_channel_does_not_track_never_bears_a_status():
     assert state.status == "sent"
 
 
-def test_a_retry_starts_a_new_attempt_from_the_latest_queued():
+def test_a_retry_starts_the_next_attempt_by_number():
     facts = [
         fact("queued", 0),
         fact("attempted", 1),
         fact("failed", 2, reason="timeout"),
-        fact("queued", 10, key="queued-retry"),
+        fact("queued", 10, key="queued-retry", attempt=2),
     ]
     state = compute_state(Channel.EMAIL, facts)
     assert state.status == "queued"
     assert state.at("failed") is None
     assert state.failure_reason == ""
-    state = compute_state(Channel.EMAIL, [*facts, fact("attempted", 11), fact("sent", 12)])
+    state = compute_state(
+        Channel.EMAIL, [*facts, fact("attempted", 11, attempt=2), fact("sent", 12, attempt=2)]
+    )
     assert state.status == "sent"
     assert state.at("queued") == T0 + timedelta(minutes=10)
 
 
-def test_a_sent_draft_reads_queued_then_onwards():
-    facts = [fact("drafted", 0), fact("queued", 5)]
+def test_a_retry_after_a_failure_dated_ahead_of_it_reads_queued_then_sent():
+    # The provider's clock ran ten minutes ahead of ours: its failure of the
+    # first attempt is dated after our retry. Attempts are counted, so the
+    # retry still reads queued, then sent.
+    facts = [
+        fact("queued", 0),
+        fact("attempted", 1),
+        fact("sent", 2),
+        fact("failed", 15, reason="dropped: Invalid"),
+        fact("queued", 5, key="queued-retry", attempt=2),
+    ]
     assert compute_state(Channel.EMAIL, facts).status == "queued"
+    facts += [fact("attempted", 5, attempt=2), fact("sent", 6, attempt=2)]
+    state = compute_state(Channel.EMAIL, facts)
+    assert state.status == "sent"
+    assert state.failure_reason == ""
+
+
+def test_a_provider_failure_beats_our_sent_of_the_same_attempt_whatever_the_clocks():
+    for verdict in ("failed", "suppressed"):
+        # The provider dates its verdict a second before our own "sent".
+        state = compute_state(
+            Channel.EMAIL,
+            [fact("queued", 0), fact("attempted", 1), fact("sent", 2), fact(verdict, 1.5)],
+        )
+        assert state.status == verdict
+    # ... but not our sent of a later attempt.
+    state = compute_state(
+        Channel.EMAIL,
+        [
+            fact("queued", 0),
+            fact("attempted", 1),
+            fact("failed", 2),
+            fact("queued", 3, key="q2", attempt=2),
+            fact("attempted", 3, key="a2", attempt=2),
+            fact("sent", 4, key="s2", attempt=2),
+        ],
+    )
+    assert state.status == "sent"
+
+
+def test_a_sent_draft_reads_queued_then_onwards():
+    facts = [fact("drafted", 0), fact("queued", 5, attempt=2)]
+    assert compute_state(Channel.EMAIL, facts).status == "queued"
+
+
+def test_with_open_tracking_off_a_click_implies_no_open():
+    state = compute_state(
+        Channel.EMAIL, journey(fact("opened", 4), fact("clicked", 10)), opens=False
+    )
+    assert state.status == "clicked"
+    assert state.at("opened") is None and state.open_count == 0
+    assert state.at("delivered") == T0 + timedelta(minutes=10)
 
 
 def test_the_failure_reason_is_that_of_the_latest_failure():

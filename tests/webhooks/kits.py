@@ -405,11 +405,16 @@ PROVIDER_MILESTONES = ("delivered_at", "opened_at", "clicked_at", "bounced_at", 
 
 def assert_milestones(message: Message, event: MessageEvent) -> None:
     """The status's milestone is the event's time; a message the event left
-    "sent" reached none of the provider's milestones."""
+    "sent" reached none of the provider's milestones; one the provider
+    refused was never sent."""
     field_name = MILESTONE_OF_STATUS.get(message.status)
     if field_name:
         assert getattr(message, field_name) == event.occurred_at, field_name
     if message.status == "sent":
         assert all(getattr(message, name) is None for name in PROVIDER_MILESTONES)
         assert (message.open_count, message.click_count) == (0, 0)
-    assert message.sent_at == SEND_AT
+    if message.status in ("failed", "suppressed", "undeliverable"):
+        # The provider's verdict: the message counts as failed, never as sent.
+        assert message.sent_at is None
+    else:
+        assert message.sent_at == SEND_AT

@@ -12,7 +12,6 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from messaging.models import Message, WebhookRequest
-from messaging.sending import messages_create
 from messaging.webhooks import inbox
 from tests import factories
 from tests.ingest.helpers import assert_no_drift
@@ -243,11 +242,11 @@ def test_a_callback_that_arrives_before_its_send_commits_is_applied_once_the_mes
     commit = threading.Event()
 
     def send_in_a_long_transaction():
-        # The pipeline's transaction: the message exists, uncommitted, when
-        # the provider's callback arrives.
+        # The pipeline's transaction: the message exists and is sent,
+        # uncommitted, when the provider's callback arrives.
         try:
             with transaction.atomic():
-                [message] = messages_create(action=action, people=[person])
+                message = sent_message(action_obj=action, person_obj=person)
                 created.put(message.pk)
                 commit.wait(timeout=30)
         finally:

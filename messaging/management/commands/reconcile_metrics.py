@@ -19,6 +19,8 @@ class Command(BaseCommand):
             )
         for message_id in sorted(drift.messages):
             self.stdout.write(f"drift message {message_id}: derived fields differ from its events")
+        for message_id, event_id, rule in drift.breaches:
+            self.stdout.write(f"rule broken by message {message_id} event {event_id}: {rule}")
         scope = f"campaign {campaign}" if campaign else "all campaigns"
         if not drift:
             self.stdout.write(f"No drift: {len(expected)} counters match the event log ({scope}).")
@@ -29,8 +31,16 @@ class Command(BaseCommand):
         if fix:
             repair(campaign, drift, expected, drifted)
             self.stdout.write(f"Repaired: {summary}")
+            if drift.breaches:
+                raise CommandError(
+                    f"{len(drift.breaches)} stored events break the status rules; "
+                    "recounting cannot repair them.",
+                    returncode=1,
+                )
             return
         self.stdout.write(summary)
+        if drift.breaches:
+            self.stdout.write(f"{len(drift.breaches)} stored events break the status rules.")
         raise CommandError(
             "Metrics drift from the event log; run with --fix to repair.", returncode=1
         )

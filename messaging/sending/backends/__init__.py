@@ -43,7 +43,9 @@ class SendRequest:
     subject: str
     body: str
     idempotency_key: str
-    attempt: int  # the message's send_attempts: 0 first, +1 per retry or draft send
+    # The message's attempt (CONTRACT.md "Attempts"): 1 first, +1 per retry or
+    # draft send; it travels to the provider as tidings_attempt.
+    attempt: int
     tries: int  # provider calls already made in this attempt
     # A stable name for the recipient of this step (campaign, action, person),
     # so a simulation is deterministic for a seed whatever the row ids are.

@@ -86,11 +86,24 @@ def fingerprint(value: Any) -> str:
     return hashlib.sha256(canonical_json(value).encode()).hexdigest()
 
 
+# A provider's time is stored as it says (ingest bounds it to [message
+# created, received + 5 min] and keeps the original in the detail); a time
+# that does not even fit a datetime is read as the nearest one that does.
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_LATEST = datetime.max.replace(tzinfo=UTC)
+
+
 def from_unix(value: Any) -> datetime:
     try:
-        return datetime.fromtimestamp(float(value), tz=UTC)
-    except (TypeError, ValueError, OverflowError, OSError) as exc:
+        seconds = float(value)
+    except (TypeError, ValueError) as exc:
         raise MalformedPayload(f"bad Unix timestamp {value!r}") from exc
+    if seconds != seconds:  # NaN
+        raise MalformedPayload(f"bad Unix timestamp {value!r}")
+    try:
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        return _EARLIEST if seconds < 0 else _LATEST
 
 
 def from_iso(value: Any) -> datetime:
@@ -101,7 +114,10 @@ def from_iso(value: Any) -> datetime:
         raise MalformedPayload(f"bad ISO 8601 time {value!r}") from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # year 1 east of UTC, year 9999 west of it
+        return _EARLIEST if parsed.year == 1 else _LATEST
 
 
 def our_message_id(value: Any) -> int | None:
@@ -118,6 +134,13 @@ def our_message_id(value: Any) -> int | None:
         number = int(text)
         return number if number > 0 else None
     return None
+
+
+def our_attempt(value: Any) -> int | None:
+    """``tidings_attempt`` as it comes back (a string, or a list of them);
+    None when absent or not a plausible attempt number."""
+    number = our_message_id(value)
+    return number if number is not None and number <= 32767 else None
 
 
 def provider_event(

@@ -136,6 +136,7 @@ def parse(
             idempotency_key=key,
             detail=data,
             message_id=base.our_message_id(_user_variables(data).get("tidings_message_id")),
+            attempt=base.our_attempt(_user_variables(data).get("tidings_attempt")),
             provider_message_id=_provider_message_id(data),
             reason=reason[:500],
             **fields,

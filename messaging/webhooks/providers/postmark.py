@@ -124,6 +124,7 @@ def parse(
             idempotency_key=_idempotency_key(record_type, postmark_id, raw_time, record),
             detail=record,
             message_id=message_id,
+            attempt=base.our_attempt(metadata.get("tidings_attempt")),
             provider_message_id=postmark_id,
             reason=reason[:500],
             **fields,

@@ -181,6 +181,7 @@ def _event(raw: Any) -> Event | None:
         idempotency_key=key,
         detail=raw,
         message_id=message_id,
+        attempt=base.our_attempt(raw.get("tidings_attempt")),
         provider_message_id=provider_message_id(sg_message_id),
         reason=reason[:500],
         **fields,

@@ -275,6 +275,7 @@ def parse(
             detail=ses,
             # Message tags arrive as lists of values.
             message_id=base.our_message_id(tags.get("tidings_message_id")),
+            attempt=base.our_attempt(tags.get("tidings_attempt")),
             provider_message_id=ses_message_id,
             reason=reason[:500],
             **fields,

@@ -22,6 +22,7 @@ from . import base
 
 PROVIDER = "twilio"
 MESSAGE_ID_PARAM = "tidings_message_id"
+ATTEMPT_PARAM = "tidings_attempt"
 
 STATUS_TYPES = {
     # Twilio (or the carrier) took the message; our own "sent" bears the status.
@@ -102,9 +103,10 @@ def sign(*, body: bytes, url: str, secret: str, algorithm: str | None = None) ->
     return headers
 
 
-def callback_url(base_url: str, message_id: int) -> str:
+def callback_url(base_url: str, message_id: int, attempt: int | str | None = None) -> str:
     separator = "&" if "?" in base_url else "?"
-    return f"{base_url}{separator}{MESSAGE_ID_PARAM}={message_id}"
+    url = f"{base_url}{separator}{MESSAGE_ID_PARAM}={message_id}"
+    return f"{url}&{ATTEMPT_PARAM}={attempt}" if attempt else url
 
 
 def parse(
@@ -153,6 +155,7 @@ def parse(
             idempotency_key=f"twilio:{sid}:{status}",
             detail=detail,
             message_id=_message_id_from_url(url),
+            attempt=_attempt_from_url(url),
             provider_message_id=sid,
             reason=reason,
             **fields,
@@ -177,3 +180,8 @@ def _error_reason(code: str, params: Mapping[str, list[str]]) -> str:
 def _message_id_from_url(url: str) -> int | None:
     values = parse_qs(urlsplit(url).query).get(MESSAGE_ID_PARAM)
     return base.our_message_id(values[0]) if values else None
+
+
+def _attempt_from_url(url: str) -> int | None:
+    values = parse_qs(urlsplit(url).query).get(ATTEMPT_PARAM)
+    return base.our_attempt(values[0]) if values else None

@@ -21,6 +21,7 @@ from campaigns.serializers import (
     CampaignSerializer,
 )
 from campaigns.services import action_create, campaign_create
+from config import access
 
 
 class IdCursorPagination(CursorPagination):
@@ -71,6 +72,7 @@ def answers(ok: dict, *errors: int) -> dict:
 
 
 class CampaignListCreate(generics.ListCreateAPIView):
+    required_permissions = {"GET": access.VIEW_CAMPAIGN, "POST": access.ADD_CAMPAIGN}
     queryset = Campaign.objects.all()
     serializer_class = CampaignSerializer
     pagination_class = IdCursorPagination
@@ -95,6 +97,7 @@ class CampaignListCreate(generics.ListCreateAPIView):
 
 
 class CampaignDetail(generics.RetrieveAPIView):
+    required_permissions = {"GET": access.VIEW_CAMPAIGN}
     queryset = Campaign.objects.prefetch_related("actions__links")
     serializer_class = CampaignDetailSerializer
 
@@ -107,6 +110,7 @@ class CampaignDetail(generics.RetrieveAPIView):
 
 
 class ActionCreate(generics.GenericAPIView):
+    required_permissions = {"POST": access.ADD_ACTION}
     serializer_class = ActionSerializer
 
     @extend_schema(
@@ -138,6 +142,7 @@ METRICS_KEYS = (
 
 
 class CampaignMetrics(generics.GenericAPIView):
+    required_permissions = {"GET": access.VIEW_CAMPAIGN}
     serializer_class = CampaignMetricsSerializer
 
     @extend_schema(

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.contrib import messages as flash
-from django.contrib.auth.decorators import login_required
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -24,6 +23,7 @@ from django.views.decorators.http import require_POST
 
 from campaigns.models import Action, Campaign
 from campaigns.vocabulary import Channel, Source, Status
+from config import access
 from messaging import sending
 from messaging.filters import MessageFilter
 from messaging.ingest import fact_of
@@ -152,7 +152,7 @@ def _log_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 _SLOT = 987654321
 
 
-@login_required
+@access.page_permission(access.VIEW_MESSAGE)
 def delivery_log(request: HttpRequest) -> HttpResponse:
     filterset, queryset = log_queryset(request)
     if request.GET.get("export") == "csv":
@@ -305,7 +305,7 @@ def message_timeline(message: Message) -> list[dict[str, Any]]:
     return rows
 
 
-@login_required
+@access.page_permission(access.VIEW_MESSAGE)
 def message_detail(request: HttpRequest, pk: int) -> HttpResponse:
     message = get_object_or_404(
         Message.objects.select_related("campaign", "action", "person"), pk=pk
@@ -348,19 +348,19 @@ def _run(request: HttpRequest, pk: int, service, done: str) -> HttpResponse:
     return redirect("messaging:message", pk=message.pk)
 
 
-@login_required
+@access.page_permission(access.SEND_MESSAGE)
 @require_POST
 def message_send(request: HttpRequest, pk: int) -> HttpResponse:
     return _run(request, pk, sending.message_send_draft, "queued for sending")
 
 
-@login_required
+@access.page_permission(access.RETRY_MESSAGE)
 @require_POST
 def message_retry(request: HttpRequest, pk: int) -> HttpResponse:
     return _run(request, pk, sending.message_retry, "queued for a retry")
 
 
-@login_required
+@access.page_permission(access.DISCARD_MESSAGE)
 @require_POST
 def message_discard(request: HttpRequest, pk: int) -> HttpResponse:
     return _run(request, pk, sending.message_discard, "discarded")

@@ -8,6 +8,8 @@ be given one here (and a permission in its view, see config.access)."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
@@ -126,7 +128,7 @@ def test_every_rule_names_an_endpoint_that_exists():
 
 def test_each_role_holds_the_permissions_of_the_one_below():
     roles = list(ROLES.values())
-    for lower, higher in zip(roles, roles[1:], strict=False):
+    for lower, higher in itertools.pairwise(roles):
         assert set(lower) < set(higher)
 
 

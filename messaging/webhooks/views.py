@@ -6,7 +6,8 @@ Verify → store → apply, answering exactly as CONTRACT.md says:
   variable; a system check warns at start-up), never accepting unsigned events;
 - 413 over TIDINGS_WEBHOOK_MAX_BYTES, before anything is read or verified;
 - 401 (no credentials) / 403 (wrong ones) with nothing stored; a Mailgun
-  token seen before with a different event is a forgery: 403;
+  signature seen before with a different event is a forgery: 403; a Twilio
+  MessageSid that is not the one stored for its message: 403;
 - 400 for a body that is not the provider's format;
 - the raw request is committed to the inbox first; if even that fails the
   answer is 503, so the provider retries;
@@ -86,7 +87,7 @@ def _twilio_key(body: bytes, url: str, headers: Mapping[str, str]) -> tuple[str,
 
 
 def _mailgun_key(body: bytes, url: str, headers: Mapping[str, str]) -> tuple[str, str]:
-    return "token:" + mailgun.token_of(body), mailgun.event_fingerprint(body)
+    return "signature:" + mailgun.signature_of(body), mailgun.event_fingerprint(body)
 
 
 def _ses_key(body: bytes, url: str, headers: Mapping[str, str]) -> tuple[str, str]:
@@ -190,6 +191,10 @@ def provider_webhook(request: HttpRequest, provider: str) -> HttpResponse:
         # error when applying re-parses it) and let a fix replay it.
         logger.exception("Parsing a %s webhook failed", provider)
         dedup_key, fingerprint = inbox.body_digest(url.encode(), body), ""
+    if events and provider in inbox.PROVIDER_ID_CHECKED:
+        foreign = inbox.foreign_provider_ids(events)
+        if foreign:
+            return _refused_foreign(provider, foreign)
 
     try:
         row, created = inbox.webhook_request_store(
@@ -207,9 +212,9 @@ def provider_webhook(request: HttpRequest, provider: str) -> HttpResponse:
 
     if not created:
         if row.fingerprint != fingerprint:
-            # Mailgun signs only timestamp + token: the same token with another
-            # event is someone replaying a captured signature.
-            return _answer(403, "This signature token was already used for another event.")
+            # Mailgun signs only timestamp + token: the same signature with
+            # another event is someone replaying a captured signature.
+            return _answer(403, "This signature was already used for another event.")
         return _answer(200, "Already received.", request=row.pk, inbox=row.status)
 
     status = inbox.webhook_request_apply(request=row, events=events, now=received_at)
@@ -217,6 +222,11 @@ def provider_webhook(request: HttpRequest, provider: str) -> HttpResponse:
         # Stored, so 200: the sweeper applies it later.
         return _answer(200, "Stored; applying failed and will be retried.", request=row.pk)
     return _answer(200, "Stored and applied.", request=row.pk, inbox=status)
+
+
+def _refused_foreign(provider: str, foreign: list[str]) -> JsonResponse:
+    logger.warning("Refused a %s webhook: %s", provider, "; ".join(foreign))
+    return _answer(403, "Wrong provider message id: " + "; ".join(foreign[:5]) + ".")
 
 
 def _refused(spec: Provider, body: bytes, headers: Mapping[str, str], reason: str) -> JsonResponse:

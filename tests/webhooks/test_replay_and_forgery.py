@@ -91,7 +91,7 @@ def test_a_mailgun_signature_re_split_between_timestamp_and_token_is_refused(cli
         ("1717236902.5", "ab" * 25),
         (" 1717236902", "ab" * 25),
         ("-1717236902", "ab" * 25),
-        ("１７１７２３６９０２", "ab" * 25),  # fullwidth digits
+        ("".join(chr(0xFF10 + int(d)) for d in "1717236902"), "ab" * 25),  # fullwidth
         ("1717236902", "ab" * 24),
         ("1717236902", "ab" * 26),
         ("1717236902", "zz" * 25),

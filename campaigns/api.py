@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -23,6 +25,9 @@ from campaigns.serializers import (
 from campaigns.services import action_create, campaign_create
 from config import access
 
+_BIGINT_TEXT = re.compile(r"[0-9]{1,19}")
+_BIGINT_MAX = 2**63 - 1
+
 
 class IdCursorPagination(CursorPagination):
     """Keyset pages newest first (WHERE id < cursor ORDER BY id DESC LIMIT n):
@@ -35,10 +40,17 @@ class IdCursorPagination(CursorPagination):
 
     def decode_cursor(self, request):
         try:
-            return super().decode_cursor(request)
+            cursor = super().decode_cursor(request)
         except NotFound:
             # A malformed cursor is a bad request, not a missing resource.
             raise serializers.ValidationError({"cursor": ["Invalid cursor."]}) from None
+        # DRF leaves the position as the client sent it: an id, or nothing.
+        position = None if cursor is None else cursor.position
+        if position is not None and not _BIGINT_TEXT.fullmatch(position):
+            raise serializers.ValidationError({"cursor": ["Invalid cursor."]})
+        if position is not None and int(position) > _BIGINT_MAX:
+            raise serializers.ValidationError({"cursor": ["Invalid cursor."]})
+        return cursor
 
 
 _ERRORS = {

@@ -139,7 +139,8 @@ REST_FRAMEWORK = {
         "config.access.RolePermission",
     ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # Depth- and size-limited (config.safe_json): 400 / 413, never a 500.
+    "DEFAULT_PARSER_CLASSES": ["config.safe_json.LimitedJSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -231,6 +232,8 @@ TIDINGS_SIMULATOR_RATES = env_json("TIDINGS_SIMULATOR_RATES", "{}")
 TIDINGS_SIMULATOR_SENDGRID_KEY = env_str("TIDINGS_SIMULATOR_SENDGRID_KEY")
 TIDINGS_WEBHOOK_MAX_BYTES = env_int("TIDINGS_WEBHOOK_MAX_BYTES", 5 * 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(TIDINGS_WEBHOOK_MAX_BYTES, 2_621_440)
+# API request bodies (a 1,000-person send is ~50 kB).
+TIDINGS_API_MAX_BYTES = env_int("TIDINGS_API_MAX_BYTES", 1024 * 1024, minimum=1024)
 
 # Provider secrets: comma-separated lists so a secret can be rotated.
 SENDGRID_WEBHOOK_VERIFICATION_KEY = env_list("SENDGRID_WEBHOOK_VERIFICATION_KEY")

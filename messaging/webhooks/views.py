@@ -21,7 +21,6 @@ body read before anything parses it.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from config import safe_json
 from messaging.models import WebhookStatus
 from messaging.webhooks import inbox
 from messaging.webhooks.providers import base, mailgun, postmark, sendgrid, ses, twilio
@@ -59,10 +59,17 @@ def _postmark_credentials(body: bytes, headers: Mapping[str, str]) -> bool:
 
 def _json_object(body: bytes) -> dict:
     try:
-        value = json.loads(body)
+        value = safe_json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def _too_deep(body: bytes) -> bool:
+    try:
+        return safe_json.nesting_depth(body.decode("utf-8")) > safe_json.MAX_DEPTH
+    except UnicodeDecodeError:
+        return False  # not JSON at all: the verifier refuses it
 
 
 def _mailgun_credentials(body: bytes, headers: Mapping[str, str]) -> bool:
@@ -108,13 +115,16 @@ class Provider:
     credentials_present: Callable[[bytes, Mapping[str, str]], bool]
     dedup: Callable[[bytes, str, Mapping[str, str]], tuple[str, str]]
     basic_auth: bool = False
+    json_body: bool = True  # read as JSON before verifying (Twilio posts a form)
 
 
 PROVIDERS: dict[str, Provider] = {
     sendgrid.PROVIDER: Provider(
         sendgrid, "SENDGRID_WEBHOOK_VERIFICATION_KEY", _sendgrid_credentials, _body_key
     ),
-    twilio.PROVIDER: Provider(twilio, "TWILIO_AUTH_TOKEN", _twilio_credentials, _twilio_key),
+    twilio.PROVIDER: Provider(
+        twilio, "TWILIO_AUTH_TOKEN", _twilio_credentials, _twilio_key, json_body=False
+    ),
     mailgun.PROVIDER: Provider(
         mailgun, "MAILGUN_WEBHOOK_SIGNING_KEY", _mailgun_credentials, _mailgun_key
     ),
@@ -168,6 +178,10 @@ def provider_webhook(request: HttpRequest, provider: str) -> HttpResponse:
         return _answer(413, f"Body over {limit} bytes.")
     if len(body) > limit:
         return _answer(413, f"Body over {limit} bytes.")
+
+    if spec.json_body and _too_deep(body):
+        # Before verifying: the verifiers read the JSON to find the signature.
+        return _answer(400, f"Malformed {provider} payload: JSON nested too deeply.")
 
     url = public_url(request)
     headers = dict(request.headers.items())

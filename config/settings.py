@@ -232,6 +232,9 @@ TIDINGS_SIMULATOR_RATES = env_json("TIDINGS_SIMULATOR_RATES", "{}")
 TIDINGS_SIMULATOR_SENDGRID_KEY = env_str("TIDINGS_SIMULATOR_SENDGRID_KEY")
 TIDINGS_WEBHOOK_MAX_BYTES = env_int("TIDINGS_WEBHOOK_MAX_BYTES", 5 * 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(TIDINGS_WEBHOOK_MAX_BYTES, 2_621_440)
+# The outbound address guard (config.outbound): true lets outgoing requests
+# go to loopback, private and link-local addresses.
+TIDINGS_OUTBOUND_ALLOW_PRIVATE = env_bool("TIDINGS_OUTBOUND_ALLOW_PRIVATE", False)
 # API request bodies (a 1,000-person send is ~50 kB).
 TIDINGS_API_MAX_BYTES = env_int("TIDINGS_API_MAX_BYTES", 1024 * 1024, minimum=1024)
 

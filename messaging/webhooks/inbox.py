@@ -30,6 +30,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from config.outbound import outbound_url_check
 from messaging.events import Event
 from messaging.ingest import apply_events
 from messaging.models import Message, WebhookRequest, WebhookStatus
@@ -248,6 +249,7 @@ def _confirm_sns_subscription(request: WebhookRequest) -> None:
     url = ses.subscribe_url(bytes(request.body))
     if url is None:
         return
+    outbound_url_check(url)  # OutboundRefused: the row fails, with the reason
     response = http_get(url, timeout=SNS_CONFIRM_TIMEOUT)
     response.raise_for_status()
     logger.warning("Confirmed the SNS subscription to %s", _topic_of(url))

@@ -256,6 +256,7 @@ def run(scale: float) -> dict:
     from rest_framework.authtoken.models import Token
 
     from bench.common import p50_ms
+    from config.access import user_role_set
 
     small = _campaign_of_messages(int(10_000 * scale))
     large = _campaign_of_counters(int(1_000_000 * scale))
@@ -266,6 +267,7 @@ def run(scale: float) -> dict:
     )
 
     user = get_user_model().objects.create_user("bench-metrics-api")
+    user_role_set(user=user, role="viewer")  # the API reads need a role
     token = Token.objects.create(user=user)
     client = Client(HTTP_AUTHORIZATION=f"Token {token.key}", HTTP_HOST="127.0.0.1")
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -21,6 +23,10 @@ from campaigns.serializers import (
     CampaignSerializer,
 )
 from campaigns.services import action_create, campaign_create
+from config import access
+
+_BIGINT_TEXT = re.compile(r"[0-9]{1,19}")
+_BIGINT_MAX = 2**63 - 1
 
 
 class IdCursorPagination(CursorPagination):
@@ -34,10 +40,17 @@ class IdCursorPagination(CursorPagination):
 
     def decode_cursor(self, request):
         try:
-            return super().decode_cursor(request)
+            cursor = super().decode_cursor(request)
         except NotFound:
             # A malformed cursor is a bad request, not a missing resource.
             raise serializers.ValidationError({"cursor": ["Invalid cursor."]}) from None
+        # DRF leaves the position as the client sent it: an id, or nothing.
+        position = None if cursor is None else cursor.position
+        if position is not None and not _BIGINT_TEXT.fullmatch(position):
+            raise serializers.ValidationError({"cursor": ["Invalid cursor."]})
+        if position is not None and int(position) > _BIGINT_MAX:
+            raise serializers.ValidationError({"cursor": ["Invalid cursor."]})
+        return cursor
 
 
 _ERRORS = {
@@ -71,6 +84,7 @@ def answers(ok: dict, *errors: int) -> dict:
 
 
 class CampaignListCreate(generics.ListCreateAPIView):
+    required_permissions = {"GET": access.VIEW_CAMPAIGN, "POST": access.ADD_CAMPAIGN}
     queryset = Campaign.objects.all()
     serializer_class = CampaignSerializer
     pagination_class = IdCursorPagination
@@ -95,6 +109,7 @@ class CampaignListCreate(generics.ListCreateAPIView):
 
 
 class CampaignDetail(generics.RetrieveAPIView):
+    required_permissions = {"GET": access.VIEW_CAMPAIGN}
     queryset = Campaign.objects.prefetch_related("actions__links")
     serializer_class = CampaignDetailSerializer
 
@@ -107,6 +122,7 @@ class CampaignDetail(generics.RetrieveAPIView):
 
 
 class ActionCreate(generics.GenericAPIView):
+    required_permissions = {"POST": access.ADD_ACTION}
     serializer_class = ActionSerializer
 
     @extend_schema(
@@ -138,6 +154,7 @@ METRICS_KEYS = (
 
 
 class CampaignMetrics(generics.GenericAPIView):
+    required_permissions = {"GET": access.VIEW_CAMPAIGN}
     serializer_class = CampaignMetricsSerializer
 
     @extend_schema(

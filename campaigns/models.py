@@ -1,7 +1,9 @@
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
 from campaigns.vocabulary import Channel
+from config.outbound import OutboundRefused, outbound_url_check
 
 DEFAULT_CONVERSION_WINDOW_HOURS = 168
 MAX_CONVERSION_WINDOW_HOURS = 2160
@@ -63,6 +65,14 @@ class Action(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.channel})"
+
+    def clean(self) -> None:
+        # The admin's forms call this; the API's serializer runs the same check.
+        if self.channel == Channel.WEBHOOK and self.target:
+            try:
+                outbound_url_check(self.target)
+            except OutboundRefused as exc:
+                raise ValidationError({"target": f"Not allowed: {exc}."}) from None
 
 
 class Link(models.Model):

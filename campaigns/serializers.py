@@ -15,6 +15,7 @@ from rest_framework import serializers
 from campaigns.metrics import BOUNCE_SPLIT, CURRENT_SHOWN, RATES, REACHED, SERIES, TOTALS
 from campaigns.models import MAX_CONVERSION_WINDOW_HOURS, Action, Campaign, Link
 from campaigns.vocabulary import Channel
+from config.outbound import OutboundRefused, outbound_url_check
 
 # Clock skew we tolerate on timestamps sent to us (CONTRACT.md).
 MAX_FUTURE_SKEW = timedelta(minutes=5)
@@ -129,6 +130,10 @@ class ActionSerializer(StrictModelSerializer):
                 raise serializers.ValidationError(
                     {"target": ["A webhook action's target must be an http(s) URL."]}
                 )
+            try:
+                outbound_url_check(attrs["target"])
+            except OutboundRefused as exc:
+                raise serializers.ValidationError({"target": [f"Not allowed: {exc}."]}) from None
         return attrs
 
 

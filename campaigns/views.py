@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
@@ -17,6 +16,7 @@ from campaigns.charts import CHART_METRICS, GRANULARITIES, series_chart
 from campaigns.models import Campaign, Link, SeriesBasis
 from campaigns.templatetags.tidings import count, pct
 from campaigns.vocabulary import JOURNEY
+from config import access
 
 # Sort keys of the campaigns list: column -> how to read it from a row.
 SORTS = {
@@ -90,7 +90,7 @@ def _sorted(rows: list[dict[str, Any]], sort: str) -> list[dict[str, Any]]:
     return known + unknown
 
 
-@login_required
+@access.page_permission(access.VIEW_CAMPAIGN)
 def campaign_list(request: HttpRequest) -> HttpResponse:
     sort = request.GET.get("sort", DEFAULT_SORT)
     if sort.removeprefix("-") not in SORTS:
@@ -151,7 +151,7 @@ def _breakdown_cells(block: dict[str, Any], channel: str) -> list[dict[str, Any]
     return cells
 
 
-@login_required
+@access.page_permission(access.VIEW_CAMPAIGN)
 def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = get_object_or_404(Campaign, pk=pk)
     basis = request.GET.get("basis", SeriesBasis.SEND)

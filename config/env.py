@@ -5,6 +5,7 @@ running with a silent default.
 """
 
 import os
+from pathlib import Path
 from urllib.parse import urlparse
 
 from django.core.exceptions import ImproperlyConfigured
@@ -94,3 +95,20 @@ def env_json(name: str, default: str) -> dict:
     if not isinstance(value, dict):
         raise ImproperlyConfigured(f"{name}={raw!r} must be a JSON object.")
     return value
+
+
+def development_secret_key(path: Path) -> str:
+    """The development SECRET_KEY kept in ``path``, created on first use
+    readable by this user only (whoever reads it can forge sessions)."""
+    from django.core.management.utils import get_random_secret_key
+
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it meanwhile
+            pass
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(get_random_secret_key())
+    return path.read_text().strip()

@@ -1,9 +1,9 @@
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
-from django.core.management.utils import get_random_secret_key
 
 from config.env import (
+    development_secret_key,
     env_bool,
     env_choice,
     env_database,
@@ -20,17 +20,14 @@ VAR_DIR = BASE_DIR / "var"
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
-    # The served app (config.wsgi) with DEBUG off needs the key from the
-    # environment, so every web process signs sessions and tracking tokens
-    # alike. DEBUG and manage.py's commands (seed_demo, reconcile_metrics,
-    # migrate…) fall back to a random key kept under var/.
+    # Whatever serves or works with DEBUG off (config.wsgi, manage.py
+    # runserver, Celery workers) needs the key from the environment, so every
+    # process signs sessions and tracking tokens alike. DEBUG and manage.py's
+    # other commands (seed_demo, migrate…) fall back to a random key kept
+    # under var/.
     if not DEBUG and not env_bool("TIDINGS_COMMAND_LINE", False):
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-    key_file = VAR_DIR / "secret_key"
-    if not key_file.exists():
-        VAR_DIR.mkdir(exist_ok=True)
-        key_file.write_text(get_random_secret_key())
-    SECRET_KEY = key_file.read_text().strip()
+    SECRET_KEY = development_secret_key(VAR_DIR / "secret_key")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
 
@@ -61,6 +58,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.headers.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -120,6 +118,30 @@ STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").exists() else 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 
+# Headers and cookie flags (tests/security/test_hardening.py asserts them).
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+# Pages run no inline script; the API docs' Swagger UI does (config.headers
+# leaves them out).
+TIDINGS_CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+
+# Email: only for password reset, which is offered only when EMAIL_HOST is set.
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "tidings@localhost")
+
 SECURE_SSL = env_bool("SECURE_SSL", False)
 if SECURE_SSL:
     SECURE_SSL_REDIRECT = True
@@ -133,9 +155,14 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Roles (config.access): every view names the permission each method needs.
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "config.access.RolePermission",
+    ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # Depth- and size-limited (config.safe_json): 400 / 413, never a 500.
+    "DEFAULT_PARSER_CLASSES": ["config.safe_json.LimitedJSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -235,6 +262,11 @@ TIDINGS_SIMULATOR_SENDGRID_KEY = env_str("TIDINGS_SIMULATOR_SENDGRID_KEY")
 TIDINGS_INBOX_RETENTION_DAYS = env_int("TIDINGS_INBOX_RETENTION_DAYS", 30, minimum=1)
 TIDINGS_WEBHOOK_MAX_BYTES = env_int("TIDINGS_WEBHOOK_MAX_BYTES", 5 * 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(TIDINGS_WEBHOOK_MAX_BYTES, 2_621_440)
+# The outbound address guard (config.outbound): true lets outgoing requests
+# go to loopback, private and link-local addresses.
+TIDINGS_OUTBOUND_ALLOW_PRIVATE = env_bool("TIDINGS_OUTBOUND_ALLOW_PRIVATE", False)
+# API request bodies (a 1,000-person send is ~50 kB).
+TIDINGS_API_MAX_BYTES = env_int("TIDINGS_API_MAX_BYTES", 1024 * 1024, minimum=1024)
 
 # Provider secrets: comma-separated lists so a secret can be rotated.
 SENDGRID_WEBHOOK_VERIFICATION_KEY = env_list("SENDGRID_WEBHOOK_VERIFICATION_KEY")

@@ -18,6 +18,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from campaigns.vocabulary import Status
+from config import access
 from messaging import sending
 from messaging.audience.suppression import (
     AlreadySuppressed,
@@ -78,7 +79,13 @@ class PersonAdmin(admin.ModelAdmin):
         # person deleted through the service instead.
         return False
 
-    @admin.action(description="Unsubscribe the selected people", permissions=["change"])
+    def has_unsubscribe_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(access.UNSUBSCRIBE_PERSON)
+
+    def has_markdeleted_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(access.DELETE_PERSON)
+
+    @admin.action(description="Unsubscribe the selected people", permissions=["unsubscribe"])
     def unsubscribe_people(self, request: HttpRequest, queryset) -> None:
         with transaction.atomic():
             people = list(queryset.filter(unsubscribed_at__isnull=True))
@@ -88,7 +95,7 @@ class PersonAdmin(admin.ModelAdmin):
 
     @admin.action(
         description="Delete the selected people (later messages: undeliverable)",
-        permissions=["change"],
+        permissions=["markdeleted"],
     )
     def delete_people(self, request: HttpRequest, queryset) -> None:
         with transaction.atomic():
@@ -174,10 +181,11 @@ class MessageAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    def has_resend_permission(self, request: HttpRequest) -> bool:
-        # Sending and retrying change a message: the same permission an
-        # editor of messages would need.
-        return request.user.has_perm("messaging.change_message")
+    def has_send_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(access.SEND_MESSAGE)
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(access.RETRY_MESSAGE)
 
     def view_on_site(self, obj: Message) -> str:
         return reverse("messaging:message", args=[obj.pk])
@@ -202,7 +210,7 @@ class MessageAdmin(admin.ModelAdmin):
         for reason in refused[:10]:
             self.message_user(request, reason, messages.WARNING)
 
-    @admin.action(description="Send the selected drafts", permissions=["resend"])
+    @admin.action(description="Send the selected drafts", permissions=["send"])
     def send_drafts(self, request: HttpRequest, queryset) -> None:
         self._bulk(
             request,
@@ -212,7 +220,7 @@ class MessageAdmin(admin.ModelAdmin):
             done="Queued",
         )
 
-    @admin.action(description="Retry the selected failed messages", permissions=["resend"])
+    @admin.action(description="Retry the selected failed messages", permissions=["retry"])
     def retry_failed(self, request: HttpRequest, queryset) -> None:
         self._bulk(
             request,

@@ -21,6 +21,7 @@ from campaigns.api import IdCursorPagination, answers
 from campaigns.models import Action
 from campaigns.serializers import StrictSerializer
 from campaigns.vocabulary import EventType, Source
+from config import access
 from messaging import sending
 from messaging.attribution import person_event_record
 from messaging.audience.suppression import (
@@ -70,6 +71,10 @@ def _person(external_id: str) -> Person:
 
 
 class PeopleView(generics.ListAPIView):
+    required_permissions = {
+        "GET": access.VIEW_PERSON,
+        "POST": (access.ADD_PERSON, access.CHANGE_PERSON),
+    }
     queryset = Person.objects.all()
     serializer_class = PersonSerializer
     pagination_class = IdCursorPagination
@@ -99,6 +104,11 @@ class PeopleView(generics.ListAPIView):
 
 
 class PersonDetail(generics.GenericAPIView):
+    required_permissions = {
+        "GET": access.VIEW_PERSON,
+        "PATCH": access.CHANGE_PERSON,
+        "DELETE": access.DELETE_PERSON,
+    }
     serializer_class = PersonSerializer
     http_method_names = ["get", "patch", "delete", "head", "options"]
 
@@ -132,6 +142,7 @@ class PersonDetail(generics.GenericAPIView):
 
 
 class PersonUnsubscribe(generics.GenericAPIView):
+    required_permissions = {"POST": access.UNSUBSCRIBE_PERSON}
     serializer_class = EmptySerializer
 
     @extend_schema(
@@ -149,6 +160,7 @@ class PersonUnsubscribe(generics.GenericAPIView):
 
 
 class SendView(generics.GenericAPIView):
+    required_permissions = {"POST": access.SEND_MESSAGE}
     serializer_class = SendSerializer
 
     @extend_schema(
@@ -210,6 +222,7 @@ def _messages():
 
 
 class MessageList(generics.ListAPIView):
+    required_permissions = {"GET": access.VIEW_MESSAGE}
     serializer_class = MessageSerializer
     pagination_class = IdCursorPagination
     filter_backends = [filters.DjangoFilterBackend]
@@ -317,6 +330,7 @@ def _message(pk: int) -> Message:
 
 
 class MessageDetail(generics.GenericAPIView):
+    required_permissions = {"GET": access.VIEW_MESSAGE}
     serializer_class = MessageDetailSerializer
 
     @extend_schema(
@@ -358,6 +372,8 @@ class _MessageCommand(generics.GenericAPIView):
     responses=answers({202: MessageSerializer}, 400, 404, 409, 415),
 )
 class MessageSendDraft(_MessageCommand):
+    required_permissions = {"POST": access.SEND_MESSAGE}
+
     def run(self, message: Message) -> None:
         sending.message_send_draft(message=message)
 
@@ -368,6 +384,8 @@ class MessageSendDraft(_MessageCommand):
     responses=answers({202: MessageSerializer}, 400, 404, 409, 415),
 )
 class MessageRetry(_MessageCommand):
+    required_permissions = {"POST": access.RETRY_MESSAGE}
+
     def run(self, message: Message) -> None:
         sending.message_retry(message=message)
 
@@ -379,6 +397,8 @@ class MessageRetry(_MessageCommand):
     responses=answers({204: None}, 400, 404, 409, 415),
 )
 class MessageDiscard(_MessageCommand):
+    required_permissions = {"POST": access.DISCARD_MESSAGE}
+
     def run(self, message: Message) -> None:
         sending.message_discard(message=message)
 
@@ -387,6 +407,7 @@ class MessageDiscard(_MessageCommand):
 
 
 class MessageOpened(generics.GenericAPIView):
+    required_permissions = {"POST": access.REPORT_OPEN}
     serializer_class = OpenedSerializer
 
     @extend_schema(
@@ -427,6 +448,7 @@ class MessageOpened(generics.GenericAPIView):
 
 
 class PersonEventView(generics.GenericAPIView):
+    required_permissions = {"POST": access.REPORT_EVENT}
     serializer_class = PersonEventSerializer
 
     @extend_schema(
@@ -463,6 +485,7 @@ class PersonEventView(generics.GenericAPIView):
 
 
 class SuppressionListCreate(generics.ListAPIView):
+    required_permissions = {"GET": access.VIEW_SUPPRESSION, "POST": access.ADD_SUPPRESSION}
     queryset = Suppression.objects.select_related("created_by")
     serializer_class = SuppressionSerializer
     pagination_class = IdCursorPagination
@@ -492,6 +515,7 @@ class SuppressionListCreate(generics.ListAPIView):
 
 
 class SuppressionDetail(generics.GenericAPIView):
+    required_permissions = {"DELETE": access.DELETE_SUPPRESSION}
     serializer_class = SuppressionSerializer
     http_method_names = ["delete", "options"]
 

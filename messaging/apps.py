@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class MessagingConfig(AppConfig):
@@ -13,3 +14,13 @@ class MessagingConfig(AppConfig):
         # CONTRACT.md: the app warns at start-up about a provider webhook
         # with no secret.
         checks.register(check_webhook_secrets)
+
+        # The role groups follow config.access.ROLES after every migrate (and
+        # every test-database flush, which deletes groups).
+        post_migrate.connect(_roles_ensure, sender=self)
+
+
+def _roles_ensure(sender, **kwargs) -> None:
+    from config.access import roles_ensure
+
+    roles_ensure()

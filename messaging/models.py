@@ -20,6 +20,12 @@ class Person(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        # Roles (config.access): what the deliverability role adds.
+        permissions = [
+            ("unsubscribe_person", "Can unsubscribe people"),
+            ("resubscribe_person", "Can resubscribe people"),
+            ("erase_person", "Can erase a person's personal data"),
+        ]
         indexes = [
             # Admin search and the delivery log's recipient search.
             models.Index(Lower("email"), name="person_email_idx"),
@@ -79,6 +85,14 @@ class Message(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        # Roles (config.access). Reporting webhooks have no model of their
+        # own here, so their permission sits with the messages they report.
+        permissions = [
+            ("send_message", "Can send messages (an action to people, or a draft)"),
+            ("retry_message", "Can retry failed messages"),
+            ("discard_message", "Can discard drafted messages"),
+            ("manage_reporting_webhooks", "Can manage reporting webhooks"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(status__in=Status.values), name="message_status_valid"

@@ -8,13 +8,11 @@ counts the whole table.
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterator
 from typing import Any
 
 from django.contrib import messages as flash
-from django.contrib.auth.decorators import login_required
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -24,7 +22,9 @@ from django.views.decorators.http import require_POST
 
 from campaigns.models import Action, Campaign
 from campaigns.vocabulary import Channel, Source, Status
+from config import access
 from messaging import sending
+from messaging.csv_export import csv_lines
 from messaging.filters import MessageFilter
 from messaging.ingest import fact_of
 from messaging.models import Message, MessageEvent
@@ -68,9 +68,6 @@ EXPORT_COLUMNS = (
     ("open_count", "open_count"),
     ("click_count", "click_count"),
 )
-# Free text a spreadsheet would run as a formula (CSV injection).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_FREE_TEXT = {"campaign__name", "action__name", "person__external_id", "failure_reason"}
 
 
 def _cursor(value: str | None) -> int | None:
@@ -152,7 +149,7 @@ def _log_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 _SLOT = 987654321
 
 
-@login_required
+@access.page_permission(access.VIEW_MESSAGE)
 def delivery_log(request: HttpRequest) -> HttpResponse:
     filterset, queryset = log_queryset(request)
     if request.GET.get("export") == "csv":
@@ -220,38 +217,16 @@ def _export_rows(queryset: QuerySet[Message]) -> Iterator[list[Any]]:
         rows = list(chunk[:EXPORT_CHUNK])
         if not rows:
             return
-        for row in rows:
-            yield [_cell(field, value) for field, value in zip(fields, row, strict=True)]
+        yield from rows
         last_id = rows[-1][0]
         if len(rows) < EXPORT_CHUNK:
             return
 
 
-def _cell(field: str, value: Any) -> Any:
-    if value is None:
-        return ""
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if field in _FREE_TEXT and isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 def _export_csv(queryset: QuerySet[Message]) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
-
-    def stream() -> Iterator[str]:
-        yield writer.writerow([name for name, _ in EXPORT_COLUMNS])
-        for row in _export_rows(queryset):
-            yield writer.writerow(row)
-
+    stream = csv_lines([name for name, _ in EXPORT_COLUMNS], _export_rows(queryset))
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    response = StreamingHttpResponse(stream(), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(stream, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="deliveries-{stamp}.csv"'
     return response
 
@@ -311,7 +286,7 @@ def message_timeline(message: Message) -> list[dict[str, Any]]:
     return rows
 
 
-@login_required
+@access.page_permission(access.VIEW_MESSAGE)
 def message_detail(request: HttpRequest, pk: int) -> HttpResponse:
     message = get_object_or_404(
         Message.objects.select_related("campaign", "action", "person"), pk=pk
@@ -354,19 +329,19 @@ def _run(request: HttpRequest, pk: int, service, done: str) -> HttpResponse:
     return redirect("messaging:message", pk=message.pk)
 
 
-@login_required
+@access.page_permission(access.SEND_MESSAGE)
 @require_POST
 def message_send(request: HttpRequest, pk: int) -> HttpResponse:
     return _run(request, pk, sending.message_send_draft, "queued for sending")
 
 
-@login_required
+@access.page_permission(access.RETRY_MESSAGE)
 @require_POST
 def message_retry(request: HttpRequest, pk: int) -> HttpResponse:
     return _run(request, pk, sending.message_retry, "queued for a retry")
 
 
-@login_required
+@access.page_permission(access.DISCARD_MESSAGE)
 @require_POST
 def message_discard(request: HttpRequest, pk: int) -> HttpResponse:
     return _run(request, pk, sending.message_discard, "discarded")

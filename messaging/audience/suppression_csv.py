@@ -20,6 +20,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 
 from messaging.audience.suppression import normalise_address
+from messaging.csv_export import csv_lines
 from messaging.models import Suppression, SuppressionReason
 
 EXPORT_COLUMNS = ("address", "reason", "note", "message", "created_by", "created_at")
@@ -153,16 +154,13 @@ def _problem(address: str, reason: str, note: str) -> str:
     return ""
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 def suppressions_export_lines(queryset: Iterable[Suppression] | None = None) -> Iterator[str]:
     """CSV lines (header first) of the given suppressions, or of all, read in
     keyset chunks so a long list streams in constant memory."""
-    writer = csv.writer(_Echo())
-    yield writer.writerow(EXPORT_COLUMNS)
+    return csv_lines(EXPORT_COLUMNS, _export_rows(queryset))
+
+
+def _export_rows(queryset: Iterable[Suppression] | None) -> Iterator[list]:
     base = Suppression.objects.all() if queryset is None else queryset
     base = base.order_by("id").values_list(
         "id", "address", "reason", "note", "message_id", "created_by__username", "created_at"
@@ -172,20 +170,6 @@ def suppressions_export_lines(queryset: Iterable[Suppression] | None = None) -> 
         chunk = list(base.filter(id__gt=last)[:2000])
         if not chunk:
             return
-        for _, address, reason, note, message_id, username, created_at in chunk:
-            yield writer.writerow(
-                [
-                    address,
-                    reason,
-                    _safe(note),
-                    message_id or "",
-                    username or "",
-                    created_at.isoformat(),
-                ]
-            )
+        for _, *row in chunk:
+            yield row
         last = chunk[-1][0]
-
-
-def _safe(text: str) -> str:
-    # A note starting with = + - @ would run as a formula in a spreadsheet.
-    return "'" + text if text.startswith(("=", "+", "-", "@")) else text

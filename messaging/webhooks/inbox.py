@@ -30,6 +30,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from config.outbound import outbound_url_check
 from messaging.events import Event
 from messaging.ingest import apply_events
 from messaging.models import Message, WebhookRequest, WebhookStatus
@@ -61,6 +62,41 @@ SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"}
 # The HTTP GET that confirms an SNS subscription (tests replace it: the real
 # SubscribeURL is on Amazon's side).
 http_get = requests.get
+
+
+# Providers whose callbacks carry both our message id and the provider's
+# exact message id: the two must agree (CONTRACT.md: a Twilio MessageSid
+# that differs from the stored one is refused), so a captured callback cannot
+# be replayed at, or re-split onto, another send.
+PROVIDER_ID_CHECKED = frozenset({twilio.PROVIDER})
+
+
+class ForeignProviderId(Exception):
+    """A stored request names our message with another message's provider id."""
+
+
+def foreign_provider_ids(events: Sequence[Event]) -> list[str]:
+    """What is wrong with the events whose provider message id is not the
+    one stored on the message they name. A message that has no provider id
+    yet (the callback beat the send's commit) passes: the request waits and
+    is checked again when it is applied."""
+    claimed = {
+        e.message_id: e.provider_message_id
+        for e in events
+        if e.message_id is not None and e.provider_message_id
+    }
+    if not claimed:
+        return []
+    stored = dict(
+        Message.objects.filter(id__in=list(claimed))
+        .exclude(provider_message_id="")
+        .values_list("id", "provider_message_id")
+    )
+    return [
+        f"message {message_id} was sent as {stored[message_id]!r}, not {claimed_id!r}"
+        for message_id, claimed_id in claimed.items()
+        if message_id in stored and stored[message_id] != claimed_id
+    ]
 
 
 def body_digest(*parts: bytes) -> str:
@@ -135,6 +171,10 @@ def webhook_request_apply(
     try:
         if events is None:
             events = request_events(request)
+        if request.provider in PROVIDER_ID_CHECKED:
+            foreign = foreign_provider_ids(events)
+            if foreign:
+                raise ForeignProviderId("; ".join(foreign))
         if request.provider == ses.PROVIDER and request.status != WebhookStatus.APPLIED:
             # Network I/O, so outside any transaction (the view and the
             # sweeper call this outside one).
@@ -155,6 +195,11 @@ def webhook_request_apply(
                 retry_after=None,
                 waiting_for=waiting,
             )
+    except ForeignProviderId as exc:
+        # Refused for good: never applied, and the sweeper leaves it alone.
+        logger.warning("Refused %s webhook request %s: %s", request.provider, request.pk, exc)
+        _mark_failed(request, exc, MAX_ATTEMPTS, now)
+        return WebhookStatus.FAILED
     except Exception as exc:
         # Anything at all (a database error, a parser bug on a replay): the
         # raw request is safe in the inbox; keep the error for the sweeper.
@@ -204,6 +249,7 @@ def _confirm_sns_subscription(request: WebhookRequest) -> None:
     url = ses.subscribe_url(bytes(request.body))
     if url is None:
         return
+    outbound_url_check(url)  # OutboundRefused: the row fails, with the reason
     response = http_get(url, timeout=SNS_CONFIRM_TIMEOUT)
     response.raise_for_status()
     logger.warning("Confirmed the SNS subscription to %s", _topic_of(url))

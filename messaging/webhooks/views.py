@@ -6,7 +6,8 @@ Verify → store → apply, answering exactly as CONTRACT.md says:
   variable; a system check warns at start-up), never accepting unsigned events;
 - 413 over TIDINGS_WEBHOOK_MAX_BYTES, before anything is read or verified;
 - 401 (no credentials) / 403 (wrong ones) with nothing stored; a Mailgun
-  token seen before with a different event is a forgery: 403;
+  signature seen before with a different event is a forgery: 403; a Twilio
+  MessageSid that is not the one stored for its message: 403;
 - 400 for a body that is not the provider's format;
 - the raw request is committed to the inbox first; if even that fails the
   answer is 503, so the provider retries;
@@ -20,7 +21,6 @@ body read before anything parses it.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -34,6 +34,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from config import safe_json
 from messaging.models import WebhookStatus
 from messaging.webhooks import inbox
 from messaging.webhooks.providers import base, mailgun, postmark, sendgrid, ses, twilio
@@ -58,10 +59,17 @@ def _postmark_credentials(body: bytes, headers: Mapping[str, str]) -> bool:
 
 def _json_object(body: bytes) -> dict:
     try:
-        value = json.loads(body)
+        value = safe_json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def _too_deep(body: bytes) -> bool:
+    try:
+        return safe_json.nesting_depth(body.decode("utf-8")) > safe_json.MAX_DEPTH
+    except UnicodeDecodeError:
+        return False  # not JSON at all: the verifier refuses it
 
 
 def _mailgun_credentials(body: bytes, headers: Mapping[str, str]) -> bool:
@@ -86,7 +94,7 @@ def _twilio_key(body: bytes, url: str, headers: Mapping[str, str]) -> tuple[str,
 
 
 def _mailgun_key(body: bytes, url: str, headers: Mapping[str, str]) -> tuple[str, str]:
-    return "token:" + mailgun.token_of(body), mailgun.event_fingerprint(body)
+    return "signature:" + mailgun.signature_of(body), mailgun.event_fingerprint(body)
 
 
 def _ses_key(body: bytes, url: str, headers: Mapping[str, str]) -> tuple[str, str]:
@@ -107,13 +115,16 @@ class Provider:
     credentials_present: Callable[[bytes, Mapping[str, str]], bool]
     dedup: Callable[[bytes, str, Mapping[str, str]], tuple[str, str]]
     basic_auth: bool = False
+    json_body: bool = True  # read as JSON before verifying (Twilio posts a form)
 
 
 PROVIDERS: dict[str, Provider] = {
     sendgrid.PROVIDER: Provider(
         sendgrid, "SENDGRID_WEBHOOK_VERIFICATION_KEY", _sendgrid_credentials, _body_key
     ),
-    twilio.PROVIDER: Provider(twilio, "TWILIO_AUTH_TOKEN", _twilio_credentials, _twilio_key),
+    twilio.PROVIDER: Provider(
+        twilio, "TWILIO_AUTH_TOKEN", _twilio_credentials, _twilio_key, json_body=False
+    ),
     mailgun.PROVIDER: Provider(
         mailgun, "MAILGUN_WEBHOOK_SIGNING_KEY", _mailgun_credentials, _mailgun_key
     ),
@@ -168,6 +179,10 @@ def provider_webhook(request: HttpRequest, provider: str) -> HttpResponse:
     if len(body) > limit:
         return _answer(413, f"Body over {limit} bytes.")
 
+    if spec.json_body and _too_deep(body):
+        # Before verifying: the verifiers read the JSON to find the signature.
+        return _answer(400, f"Malformed {provider} payload: JSON nested too deeply.")
+
     url = public_url(request)
     headers = dict(request.headers.items())
     try:
@@ -190,6 +205,10 @@ def provider_webhook(request: HttpRequest, provider: str) -> HttpResponse:
         # error when applying re-parses it) and let a fix replay it.
         logger.exception("Parsing a %s webhook failed", provider)
         dedup_key, fingerprint = inbox.body_digest(url.encode(), body), ""
+    if events and provider in inbox.PROVIDER_ID_CHECKED:
+        foreign = inbox.foreign_provider_ids(events)
+        if foreign:
+            return _refused_foreign(provider, foreign)
 
     try:
         row, created = inbox.webhook_request_store(
@@ -207,9 +226,9 @@ def provider_webhook(request: HttpRequest, provider: str) -> HttpResponse:
 
     if not created:
         if row.fingerprint != fingerprint:
-            # Mailgun signs only timestamp + token: the same token with another
-            # event is someone replaying a captured signature.
-            return _answer(403, "This signature token was already used for another event.")
+            # Mailgun signs only timestamp + token: the same signature with
+            # another event is someone replaying a captured signature.
+            return _answer(403, "This signature was already used for another event.")
         return _answer(200, "Already received.", request=row.pk, inbox=row.status)
 
     status = inbox.webhook_request_apply(request=row, events=events, now=received_at)
@@ -217,6 +236,11 @@ def provider_webhook(request: HttpRequest, provider: str) -> HttpResponse:
         # Stored, so 200: the sweeper applies it later.
         return _answer(200, "Stored; applying failed and will be retried.", request=row.pk)
     return _answer(200, "Stored and applied.", request=row.pk, inbox=status)
+
+
+def _refused_foreign(provider: str, foreign: list[str]) -> JsonResponse:
+    logger.warning("Refused a %s webhook: %s", provider, "; ".join(foreign))
+    return _answer(403, "Wrong provider message id: " + "; ".join(foreign[:5]) + ".")
 
 
 def _refused(spec: Provider, body: bytes, headers: Mapping[str, str], reason: str) -> JsonResponse:

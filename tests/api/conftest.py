@@ -6,7 +6,10 @@ from rest_framework.test import APIClient
 
 @pytest.fixture
 def user(db):
-    return get_user_model().objects.create_user("api-user", password="not-used-here")
+    # Every permission; tests/api/test_roles.py covers what each role may do.
+    return get_user_model().objects.create_user(
+        "api-user", password="not-used-here", is_superuser=True
+    )
 
 
 @pytest.fixture

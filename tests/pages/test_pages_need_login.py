@@ -1,6 +1,7 @@
 import pytest
 
 from campaigns.vocabulary import Channel
+from config.access import user_role_set
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -38,7 +39,8 @@ def test_the_send_retry_and_discard_buttons_need_a_login_too(client, message):
 def test_the_login_page_logs_a_user_in_and_returns_to_the_page_asked_for(
     client, django_user_model, message
 ):
-    django_user_model.objects.create_user("ann", password="pw-ann-12345")
+    ann = django_user_model.objects.create_user("ann", password="pw-ann-12345")
+    user_role_set(user=ann, role="viewer")
     response = client.post(
         "/accounts/login/",
         {"username": "ann", "password": "pw-ann-12345", "next": "/deliveries/"},
@@ -47,10 +49,11 @@ def test_the_login_page_logs_a_user_in_and_returns_to_the_page_asked_for(
     assert client.get("/deliveries/").status_code == 200
 
 
-def test_a_logged_in_user_who_is_not_staff_reads_the_pages_but_not_the_admin(
+def test_a_viewer_who_is_not_staff_reads_the_pages_but_not_the_admin(
     client, django_user_model, message
 ):
     user = django_user_model.objects.create_user("viewer", password="pw-viewer-1")
+    user_role_set(user=user, role="viewer")
     client.force_login(user)
     for url in page_urls(message):
         assert client.get(url).status_code == 200, url

@@ -62,7 +62,7 @@ def test_it_applies_each_documented_event(client, kits, message, name):
     assert (entry.reason if entry else None) == suppression
     [row] = WebhookRequest.objects.all()
     assert row.status == "applied"
-    assert row.dedup_key.startswith("token:")
+    assert row.dedup_key.startswith("signature:")
     assert_no_drift(message.campaign_id)
 
 

@@ -117,8 +117,9 @@ def test_redelivery_gives_the_same_idempotency_key():
     assert first.idempotency_key == again.idempotency_key == "mailgun:Op3nEd1kQ9Wm2Xc4Vb6Ng"
 
 
-def test_token_of_returns_the_signature_token():
-    assert mailgun.token_of(fixture_bytes("mailgun", "delivered")) == "b2" * 25
+def test_signature_of_returns_the_signature_itself():
+    body = fixture_bytes("mailgun", "delivered")
+    assert mailgun.signature_of(body) == json.loads(body)["signature"]["signature"]
 
 
 def test_the_event_fingerprint_is_stable_and_tells_events_apart():
@@ -130,9 +131,9 @@ def test_the_event_fingerprint_is_stable_and_tells_events_apart():
     )
 
 
-def test_token_of_refuses_a_body_without_a_token():
+def test_signature_of_refuses_a_body_without_a_signature():
     with pytest.raises(MalformedPayload):
-        mailgun.token_of(b'{"event-data": {}}')
+        mailgun.signature_of(b'{"event-data": {}}')
 
 
 @pytest.mark.parametrize(

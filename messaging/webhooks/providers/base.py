@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from campaigns.vocabulary import Source
+from config import safe_json
 from messaging.events import Event
 
 
@@ -73,7 +74,7 @@ def equal(a: str | bytes, b: str | bytes) -> bool:
 
 def load_json(body: bytes) -> Any:
     try:
-        return json.loads(body)
+        return safe_json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedPayload(f"body is not JSON: {exc}") from exc
 

@@ -1,12 +1,23 @@
 """Mailgun webhooks: one JSON {signature, event-data} per POST. The HMAC
-covers only timestamp + token, not the event, so the view also refuses a
-token seen before with a different event (token_of / event_fingerprint)."""
+covers only timestamp + token, not the event, so:
+
+- the timestamp must be all digits and the token 50 hexadecimal characters
+  (what Mailgun sends), so a signed string splits only one way: otherwise
+  moving characters from the token into the timestamp turns one captured
+  signature into dozens of "new" ones;
+- the view keys replays on the signature (signature_of): seen before with
+  the same event, a redelivery (200, nothing new); with another event, a
+  forgery (403);
+- a timestamp older than MAX_AGE (or from the future) is refused, so a
+  signature never has to be remembered for longer than that."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
+import re
+import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -17,6 +28,14 @@ from messaging.events import Event
 from . import base
 
 PROVIDER = "mailgun"
+
+TIMESTAMP_PATTERN = re.compile(r"[0-9]{1,12}")
+TOKEN_PATTERN = re.compile(r"[0-9a-f]{50}")
+SIGNATURE_PATTERN = re.compile(r"[0-9a-f]{64}")
+# Mailgun retries for 8 hours; whether a retry is signed afresh is
+# undocumented, so a day, with CONTRACT.md's 5 minutes of clock skew.
+MAX_AGE_SECONDS = 24 * 3600
+MAX_SKEW_SECONDS = 300
 
 EVENT_TYPES = {
     "accepted": EventType.ACCEPTED,
@@ -48,35 +67,60 @@ def _signature_block(body: bytes) -> dict[str, Any]:
     return block
 
 
-def verify(*, body: bytes, headers: Mapping[str, str], url: str, secrets: list[str]) -> None:
+def verify(
+    *,
+    body: bytes,
+    headers: Mapping[str, str],
+    url: str,
+    secrets: list[str],
+    now: float | None = None,
+) -> None:
     keys = base.require_secrets(secrets)
-    block = _signature_block(body)
-    timestamp, token, signature = (block.get(k) for k in ("timestamp", "token", "signature"))
-    if not all(isinstance(v, str | int) and str(v) for v in (timestamp, token, signature)):
-        raise base.SignatureError("Mailgun signature block is incomplete")
-    # No freshness window: retries run for 8 h and whether they are re-signed
-    # is undocumented. Token reuse (CONTRACT.md) is the replay defence.
+    timestamp, token, signature = _signed_parts(_signature_block(body))
+    age = (time.time() if now is None else now) - int(timestamp)
+    if age > MAX_AGE_SECONDS:
+        raise base.SignatureError("Mailgun timestamp is more than a day old")
+    if age < -MAX_SKEW_SECONDS:
+        raise base.SignatureError("Mailgun timestamp is in the future")
     for key in keys:
-        if base.equal(_hmac(key, str(timestamp), str(token)), str(signature)):
+        if base.equal(_hmac(key, timestamp, token), signature):
             return
     raise base.SignatureError("Mailgun signature does not match")
+
+
+def _signed_parts(block: dict[str, Any]) -> tuple[str, str, str]:
+    timestamp, token, signature = (block.get(k) for k in ("timestamp", "token", "signature"))
+    if not all(
+        isinstance(v, str | int) and not isinstance(v, bool) for v in (timestamp, token, signature)
+    ):
+        raise base.SignatureError("Mailgun signature block is incomplete")
+    timestamp, token, signature = str(timestamp), str(token), str(signature).lower()
+    if not TIMESTAMP_PATTERN.fullmatch(timestamp):
+        raise base.SignatureError("Mailgun timestamp must be all digits")
+    if not TOKEN_PATTERN.fullmatch(token):
+        raise base.SignatureError("Mailgun token must be 50 hexadecimal characters")
+    if not SIGNATURE_PATTERN.fullmatch(signature):
+        raise base.SignatureError("Mailgun signature must be 64 hexadecimal characters")
+    return timestamp, token, signature
 
 
 def _hmac(key: str, timestamp: str, token: str) -> str:
     return hmac.new(key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
 
 
-def token_of(body: bytes) -> str:
+def signature_of(body: bytes) -> str:
+    """The replay key: the HMAC itself (verify() has checked its form, so
+    one signature stands for exactly one timestamp and token)."""
     payload = base.load_json(body)
     block = payload.get("signature") if isinstance(payload, dict) else None
-    token = block.get("token") if isinstance(block, dict) else None
-    if not isinstance(token, str) or not token:
-        raise base.MalformedPayload("Mailgun signature token is missing")
-    return token
+    signature = block.get("signature") if isinstance(block, dict) else None
+    if not isinstance(signature, str) or not signature:
+        raise base.MalformedPayload("Mailgun signature is missing")
+    return signature.lower()
 
 
 def event_fingerprint(body: bytes) -> str:
-    # Same token + same fingerprint = a redelivery; same token + another
+    # Same signature + same fingerprint = a redelivery; same signature + another
     # fingerprint = a forged event riding on a captured signature.
     return base.fingerprint(_event_data(base.load_json(body)))
 

@@ -70,6 +70,10 @@ def verify(*, body: bytes, headers: Mapping[str, str], url: str, secrets: list[s
     timestamp = base.header(headers, TIMESTAMP_HEADER)
     if not signature or not timestamp:
         raise base.SignatureError("SendGrid signature headers are missing")
+    if not (timestamp.isascii() and timestamp.isdigit()):
+        # Timestamp and body are signed with no separator: only digits keep
+        # the characters of one from moving into the other.
+        raise base.SignatureError("SendGrid timestamp must be all digits")
     try:
         der_signature = base64.b64decode(signature, validate=True)
     except (binascii.Error, ValueError) as exc:

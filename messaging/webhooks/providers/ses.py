@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from campaigns.vocabulary import BounceType, EventType
+from config.outbound import OutboundRefused, outbound_url_check
 from messaging.events import Event
 
 from . import base
@@ -71,30 +72,59 @@ DETAIL_KEYS = {
 # suppression list.
 SUPPRESSED_SUBTYPES = {"Suppressed", "OnAccountSuppressionList"}
 
+# Signing certificates by normalised URL, least recently used first out: SNS
+# uses a handful, so a bound stops a forger from growing the cache with
+# variants of one URL (or many URLs) while costing a genuine sender nothing.
 _certificates: dict[str, x509.Certificate] = {}
 _certificates_lock = threading.Lock()
+CERTIFICATE_CACHE_SIZE = 32
+
+
+def certificate_key(url: str) -> str:
+    """The URL as fetched: lower-case scheme and host (they are
+    case-insensitive), the path as given, no port, query or fragment."""
+    parts = urlsplit(url)
+    return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}{parts.path}"
+
+
+def _cache_get(key: str) -> x509.Certificate | None:
+    with _certificates_lock:
+        cert = _certificates.pop(key, None)
+        if cert is not None:
+            _certificates[key] = cert  # now the most recently used
+        return cert
+
+
+def _cache_put(key: str, cert: x509.Certificate) -> None:
+    with _certificates_lock:
+        _certificates.pop(key, None)
+        _certificates[key] = cert
+        while len(_certificates) > CERTIFICATE_CACHE_SIZE:
+            _certificates.pop(next(iter(_certificates)))
 
 
 def register_certificate(url: str, pem: bytes | str) -> None:
     cert = x509.load_pem_x509_certificate(pem.encode() if isinstance(pem, str) else pem)
-    with _certificates_lock:
-        _certificates[url] = cert
+    _cache_put(certificate_key(url), cert)
 
 
 def load_certificate(url: str) -> x509.Certificate:
-    with _certificates_lock:
-        cert = _certificates.get(url)
+    _check_sns_url(url, what="SigningCertURL", suffix=".pem")
+    key = certificate_key(url)
+    cert = _cache_get(key)
     if cert is not None:
         return cert
-    _check_sns_url(url, what="SigningCertURL", suffix=".pem")
     try:
-        response = requests.get(url, timeout=CERT_FETCH_TIMEOUT)
+        outbound_url_check(key)
+    except OutboundRefused as exc:
+        raise base.SignatureError(f"SigningCertURL refused: {exc}") from exc
+    try:
+        response = requests.get(key, timeout=CERT_FETCH_TIMEOUT)
         response.raise_for_status()
         cert = x509.load_pem_x509_certificate(response.content)
     except (requests.RequestException, ValueError) as exc:
         raise base.SignatureError(f"cannot load the SNS signing certificate: {exc}") from exc
-    with _certificates_lock:
-        _certificates[url] = cert
+    _cache_put(key, cert)
     return cert
 
 

@@ -8,8 +8,11 @@ class MessagingConfig(AppConfig):
     def ready(self) -> None:
         from django.core import checks
 
+        from messaging.health import check_sweepers
         from messaging.webhooks.views import check_webhook_secrets
 
         # CONTRACT.md: the app warns at start-up about a provider webhook
         # with no secret.
         checks.register(check_webhook_secrets)
+        # DESIGN.md "The send pipeline" 7: recovery runs by itself.
+        checks.register(check_sweepers, deploy=True)

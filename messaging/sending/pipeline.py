@@ -43,6 +43,7 @@ from campaigns.vocabulary import EventType, Source, Status
 from messaging.events import Event
 from messaging.ingest import apply_events, lock_options
 from messaging.models import Message, Person
+from messaging.quarantine import clean_events, clean_text
 from messaging.sending.backends import Outcome, SendRequest, SendResult, backend_for
 from messaging.sending.services import _attempt_time, _presend_events, messages_enqueue
 from messaging.webhooks.inbox import webhook_requests_match_waiting
@@ -277,7 +278,11 @@ def _record(
                 )
             report.outcomes[outcome] += 1
             provider_rows.append(
-                (answer.message_id, answer.provider[:40], answer.provider_message_id[:255])
+                (
+                    answer.message_id,
+                    clean_text(answer.provider)[:40],
+                    clean_text(answer.provider_message_id)[:255],
+                )
             )
     report.retry_ids = retry_ids
     report.retry_countdown = retry_countdown(tries + 1)
@@ -286,7 +291,8 @@ def _record(
         # counter rows, which every worker's batch locks, so they are held
         # only from there to the commit.
         _store_provider_ids(provider_rows)
-        apply_events(events)
+        # A provider's error text may hold what PostgreSQL cannot store.
+        apply_events(clean_events(events))
         if retry_ids:
             # Still attempted, but alive: the sweeper must not take them.
             Message.objects.filter(id__in=retry_ids).update(updated_at=now)

@@ -31,8 +31,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from messaging.events import Event
-from messaging.ingest import apply_events
 from messaging.models import Message, WebhookRequest, WebhookStatus
+from messaging.quarantine import apply_events_isolated, clean_text
 from messaging.webhooks.providers import mailgun, postmark, sendgrid, ses, twilio
 
 logger = logging.getLogger(__name__)
@@ -72,7 +72,11 @@ def body_digest(*parts: bytes) -> str:
 
 
 def stored_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
-    return {name: value for name, value in headers if name.lower() not in SENSITIVE_HEADERS}
+    return {
+        clean_text(name): clean_text(value)
+        for name, value in headers
+        if name.lower() not in SENSITIVE_HEADERS
+    }
 
 
 def webhook_request_store(
@@ -140,7 +144,9 @@ def webhook_request_apply(
             # sweeper call this outside one).
             _confirm_sns_subscription(request)
         with transaction.atomic():
-            result = apply_events(events)
+            # Cleaned of what PostgreSQL cannot store, and an event it still
+            # refuses is kept alone as "refused": no poison batch.
+            result = apply_events_isolated(events)
             waiting = waiting_keys(result.unmatched)
             status = WebhookStatus.WAITING if waiting else WebhookStatus.APPLIED
             note = ""
@@ -182,7 +188,7 @@ def retry_delay(attempts: int) -> timedelta:
 
 
 def _mark_failed(request: WebhookRequest, exc: Exception, attempts: int, now: datetime) -> None:
-    error = f"{type(exc).__name__}: {exc}"[:5000]
+    error = clean_text(f"{type(exc).__name__}: {exc}")[:5000]
     try:
         WebhookRequest.objects.filter(pk=request.pk).update(
             status=WebhookStatus.FAILED,

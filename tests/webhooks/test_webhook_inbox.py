@@ -209,7 +209,7 @@ def test_two_sweepers_never_apply_the_same_request(client, kits):
 
 @pytest.mark.django_db
 def test_the_sweeper_task_runs_the_sweep(client, kits):
-    from messaging.sending.tasks import sweep_webhooks
+    from messaging.webhooks.tasks import sweep_webhooks
 
     kits["sendgrid"].request("delivered").post(client)
     sent_message(101)

@@ -9,6 +9,7 @@ from messaging import sending
 from messaging.audience.suppression import person_delete, person_unsubscribe, suppression_add
 from messaging.models import CapturedMessage, Message, MessageEvent
 from messaging.sending import pipeline, recovery
+from messaging.sending.backends import SendRequest
 from tests import factories
 from tests.ingest.helpers import assert_no_drift, metrics
 from tests.pipeline.helpers import event_types, reload, use_backend
@@ -207,7 +208,7 @@ def test_a_transient_error_is_retried_then_failed_with_the_reason_then_retried_s
 
 def test_retry_waits_with_exponential_backoff(settings):
     settings.TIDINGS_SEND_RETRY_BASE_SECONDS = 30
-    assert [sending.retry_countdown(n) for n in (1, 2, 3, 4)] == [30, 60, 120, 240]
+    assert [pipeline.retry_countdown(n) for n in (1, 2, 3, 4)] == [30, 60, 120, 240]
 
 
 def test_a_message_already_claimed_is_not_sent_twice(django_capture_on_commit_callbacks):
@@ -225,7 +226,7 @@ def test_a_redelivered_task_resends_its_attempted_messages_with_the_same_key():
     [message] = sending.messages_create(action=action, people=[factories.person()])
     # The worker died after the provider accepted, before the answer was stored.
     pipeline._claim([message.pk], [Status.QUEUED], 0, timezone.now(), pipeline.SendReport())
-    request = sending.SendRequest(
+    request = SendRequest(
         message_id=message.pk,
         channel="email",
         address="a@b.c",

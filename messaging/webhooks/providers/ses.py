@@ -90,8 +90,22 @@ def load_certificate(url: str) -> x509.Certificate:
     try:
         response = requests.get(url, timeout=CERT_FETCH_TIMEOUT)
         response.raise_for_status()
+    except requests.HTTPError as exc:
+        status = exc.response.status_code if exc.response is not None else 0
+        if 400 <= status < 500:
+            # Amazon has no such certificate: a forged SigningCertURL.
+            raise base.SignatureError(f"no SNS signing certificate at {url}: {exc}") from exc
+        raise base.TemporarilyUnavailable(
+            f"cannot fetch the SNS signing certificate: {exc}"
+        ) from exc
+    except requests.RequestException as exc:
+        # Our network or Amazon's side: SNS retries a 5xx, never a 4xx.
+        raise base.TemporarilyUnavailable(
+            f"cannot fetch the SNS signing certificate: {exc}"
+        ) from exc
+    try:
         cert = x509.load_pem_x509_certificate(response.content)
-    except (requests.RequestException, ValueError) as exc:
+    except ValueError as exc:
         raise base.SignatureError(f"cannot load the SNS signing certificate: {exc}") from exc
     with _certificates_lock:
         _certificates[url] = cert

@@ -136,3 +136,10 @@ def test_a_failed_apply_is_retried_by_the_sweep_within_a_minute(client, kits):
     assert inbox.webhook_requests_sweep(now=soon).applied == [WebhookRequest.objects.get().pk]
     message.refresh_from_db()
     assert message.status == "delivered"
+
+
+def test_an_amazon_server_error_on_the_certificate_is_a_503(client, kits, monkeypatch):
+    monkeypatch.setattr(ses.requests, "get", lambda url, timeout=None: _Response(502))
+    response = kits["ses"].request("delivery", cert_url=OTHER_CERT_URL).post(client)
+    assert response.status_code == 503
+    assert not WebhookRequest.objects.exists()

@@ -91,8 +91,8 @@ def load_certificate(url: str) -> x509.Certificate:
         response = requests.get(url, timeout=CERT_FETCH_TIMEOUT)
         response.raise_for_status()
     except requests.HTTPError as exc:
-        status = exc.response.status_code if exc.response is not None else 0
-        if 400 <= status < 500:
+        status = getattr(exc.response, "status_code", None) or 0
+        if status < 500:
             # Amazon has no such certificate: a forged SigningCertURL.
             raise base.SignatureError(f"no SNS signing certificate at {url}: {exc}") from exc
         raise base.TemporarilyUnavailable(

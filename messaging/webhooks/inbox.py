@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from types import ModuleType
 
 import requests
+from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -50,7 +51,9 @@ WAIT_HORIZON = timedelta(days=1)
 # connection died under it, so even its failure could not be recorded). The
 # sweeper takes it up within its next interval; were the first process still
 # applying, applying twice is harmless (events are stored once per message).
-STALE_PENDING = timedelta(seconds=30)
+STALE_PENDING = timedelta(seconds=settings.TIDINGS_WEBHOOK_STALE_PENDING_SECONDS)
+# The first retry of a failed apply: within the next sweep or two.
+FIRST_RETRY = timedelta(seconds=settings.TIDINGS_WEBHOOK_FIRST_RETRY_SECONDS)
 # A sweeper's hold on a row it is applying, so a second sweeper skips it.
 LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 10
@@ -185,11 +188,10 @@ def waiting_keys(unmatched: Iterable[Event]) -> list[str]:
 
 
 def retry_delay(attempts: int) -> timedelta:
-    # 15 s (within the next sweep or two), then 1, 2, 4 … minutes, at most an
-    # hour: a database hiccup heals quickly, a bug waits for a deploy (and
-    # replay_webhooks).
+    # FIRST_RETRY (15 s), then 1, 2, 4 … minutes, at most an hour: a database
+    # hiccup heals quickly, a bug waits for a deploy (and replay_webhooks).
     if attempts <= 1:
-        return timedelta(seconds=15)
+        return FIRST_RETRY
     return timedelta(minutes=min(2 ** (attempts - 2), 60))
 
 

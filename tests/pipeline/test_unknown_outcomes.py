@@ -166,3 +166,20 @@ def test_the_sweeper_sends_an_unanswered_attempt_again_a_bounded_number_of_times
         f"tidings-{message.pk}-0"
     ]
     assert_no_drift()
+
+
+def test_where_the_backend_cannot_honour_keys_a_timeout_reads_failed_outcome_unknown_at_once(
+    slow_provider, monkeypatch
+):
+    from messaging.sending.backends.capture import CaptureBackend
+
+    # Calling again could make a second message: no retry, a settled unknown.
+    monkeypatch.setattr(CaptureBackend, "honours_idempotency_keys", False)
+    message = one_message()
+    report = sending.messages_send(message_ids=[message.pk], enqueue_retries=False)
+    assert report.retry_ids == []
+    message = reload(message)
+    assert message.status == Status.FAILED
+    assert message.failure_reason.startswith("outcome unknown")
+    assert CapturedMessage.objects.get().calls == 1
+    assert_no_drift()

@@ -120,7 +120,9 @@ def messages_send(
         if out_of_time:
             # The soft time limit struck during an earlier channel's call: no
             # more calls, record what is known before the hard limit.
-            answers = _unknown(backend, requests, out_of_time, called=False)
+            answers = _unknown(
+                backend, requests, "not called: the task reached its soft time limit", called=False
+            )
             results.append((backend, requests, answers))
             continue
         try:

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import fields, replace
 from typing import Any
 
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 
 from campaigns.vocabulary import EventType, Source
 from messaging.events import Event
@@ -88,7 +88,12 @@ def clean_events(events: Sequence[Event]) -> list[Event]:
 
 
 def _connection_error(exc: BaseException) -> bool:
-    return isinstance(exc, OperationalError | InterfaceError)
+    # Django's wrappers, and the driver's own (ingest's bulk statements run on
+    # the driver's cursor): a lost connection, a deadlock, a cancelled query.
+    driver = connection.Database
+    return isinstance(
+        exc, OperationalError | InterfaceError | driver.OperationalError | driver.InterfaceError
+    )
 
 
 def apply_events_isolated(events: Sequence[Event]) -> IngestResult:

@@ -149,3 +149,36 @@ def test_an_event_the_database_refuses_even_alone_is_stored_as_refused_and_the_r
     again = apply_events_isolated([bad, good, also_good])
     assert again.stored == 0
     assert MessageEvent.objects.filter(message_id__in=[poisoned.pk, fine.pk]).count() == 3 + 3 + 3
+
+
+def test_a_lost_connection_is_not_blamed_on_an_event():
+    """A connection-class error (here PostgreSQL's admin_shutdown, raised by a
+    trigger so the connection survives to look) is the database's, not the
+    batch's: it propagates — the inbox keeps the row for the sweeper — and no
+    event is stored as refused."""
+    from django.db import connection
+
+    message = sent_message(101)
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLSTATE classes are PostgreSQL's")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION tidings_test_shutdown() RETURNS trigger AS $$ BEGIN "
+            "RAISE EXCEPTION 'terminating connection (test)' USING ERRCODE = '57P01'; END "
+            "$$ LANGUAGE plpgsql"
+        )
+        cursor.execute(
+            # Not on a "refused" row: were the error blamed on the event, its
+            # refusal would go in and show.
+            "CREATE TRIGGER tidings_test_shutdown BEFORE INSERT ON messaging_messageevent "
+            "FOR EACH ROW WHEN (NEW.type <> 'refused') EXECUTE FUNCTION tidings_test_shutdown()"
+        )
+    try:
+        with pytest.raises(Exception) as raised:
+            apply_events_isolated([provider_event(message, "lost-connection")])
+        assert "terminating connection" in str(raised.value)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER tidings_test_shutdown ON messaging_messageevent")
+            cursor.execute("DROP FUNCTION tidings_test_shutdown()")
+    assert not MessageEvent.objects.filter(message_id=message.pk, type=EventType.REFUSED).exists()

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = ["ingest", "concurrency", "webhooks", "pipeline", "metrics_api", "pages"]
+MODULES = ["ingest", "concurrency", "webhooks", "pipeline", "metrics_api", "pages", "recovery"]
 
 
 def main() -> int:

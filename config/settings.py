@@ -198,6 +198,13 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300, minimum=1)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 240, minimum=1)
+if CELERY_TASK_TIME_LIMIT <= CELERY_TASK_SOFT_TIME_LIMIT:
+    # The hard limit kills the task before the soft one lets it record what it
+    # knows; Celery would refuse every enqueue (after the commit) instead.
+    raise ImproperlyConfigured(
+        f"CELERY_TASK_TIME_LIMIT={CELERY_TASK_TIME_LIMIT} must be greater than "
+        f"CELERY_TASK_SOFT_TIME_LIMIT={CELERY_TASK_SOFT_TIME_LIMIT}."
+    )
 # A task whose worker died is redelivered once this many seconds have passed
 # since it was taken (Redis has no per-connection acks). Sends are idempotent,
 # so a redelivery while the first run is still going only repeats work.
@@ -210,17 +217,27 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # them for this many tasks instead; config.celery closes broken or expired
 # connections between tasks as Django does between requests.
 CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000, minimum=0)
-CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Beat keeps its schedule in memory (DESIGN.md "The send pipeline" 7): the
+# sweepers run on fixed intervals, so nothing is worth persisting, and a
+# schedule file would make beat depend on a writable directory (it used to
+# live under var/, which exists only in development, and beat died without
+# it while the worker kept running). config.celery checks at worker start-up
+# that the scheduler can run and stops the worker loudly when it cannot.
+CELERY_BEAT_SCHEDULER = "celery.beat:Scheduler"
+TIDINGS_SWEEP_INTERVAL_SECONDS = env_int("TIDINGS_SWEEP_INTERVAL_SECONDS", 60, minimum=1)
+TIDINGS_WEBHOOK_SWEEP_INTERVAL_SECONDS = env_int(
+    "TIDINGS_WEBHOOK_SWEEP_INTERVAL_SECONDS", 30, minimum=1
+)
 CELERY_BEAT_SCHEDULE = {
     # Messages with no progress (a lost enqueue, a worker killed mid-call).
     "sweep-messages": {
         "task": "messaging.sweep_messages",
-        "schedule": env_int("TIDINGS_SWEEP_INTERVAL_SECONDS", 60, minimum=1),
+        "schedule": TIDINGS_SWEEP_INTERVAL_SECONDS,
     },
     # Webhook inbox: failed applies, and callbacks that beat their message.
     "sweep-webhooks": {
         "task": "messaging.sweep_webhooks",
-        "schedule": env_int("TIDINGS_WEBHOOK_SWEEP_INTERVAL_SECONDS", 30, minimum=1),
+        "schedule": TIDINGS_WEBHOOK_SWEEP_INTERVAL_SECONDS,
     },
     # Webhook inbox retention: applied requests past TIDINGS_INBOX_RETENTION_DAYS.
     "prune-webhook-inbox": {
@@ -248,6 +265,19 @@ TIDINGS_SEND_CHUNK_SIZE = env_int("TIDINGS_SEND_CHUNK_SIZE", 100, minimum=1)
 TIDINGS_SEND_MAX_TRIES = env_int("TIDINGS_SEND_MAX_TRIES", 5, minimum=1)
 TIDINGS_SEND_RETRY_BASE_SECONDS = env_int("TIDINGS_SEND_RETRY_BASE_SECONDS", 30, minimum=0)
 TIDINGS_SEND_STALE_SECONDS = env_int("TIDINGS_SEND_STALE_SECONDS", 600, minimum=1)
+# How many times the sweeper sends a message with no answer again (same key)
+# before it settles it as failed "outcome unknown".
+TIDINGS_SWEEP_MAX_RESENDS = env_int("TIDINGS_SWEEP_MAX_RESENDS", 3, minimum=0)
+# Every provider call's own timeout: shorter than the task's soft limit, so a
+# slow provider is an unknown outcome the worker records, never a killed task.
+TIDINGS_PROVIDER_TIMEOUT_SECONDS = env_int(
+    "TIDINGS_PROVIDER_TIMEOUT_SECONDS", min(30, CELERY_TASK_SOFT_TIME_LIMIT // 2), minimum=1
+)
+if TIDINGS_PROVIDER_TIMEOUT_SECONDS >= CELERY_TASK_SOFT_TIME_LIMIT:
+    raise ImproperlyConfigured(
+        f"TIDINGS_PROVIDER_TIMEOUT_SECONDS={TIDINGS_PROVIDER_TIMEOUT_SECONDS} must be less than "
+        f"CELERY_TASK_SOFT_TIME_LIMIT={CELERY_TASK_SOFT_TIME_LIMIT}."
+    )
 # Capture backend: how long its answer takes after it has recorded a batch.
 TIDINGS_CAPTURE_LATENCY_MS = env_int("TIDINGS_CAPTURE_LATENCY_MS", 0)
 # Simulated providers: seed, speed (virtual seconds per real second for live
@@ -260,6 +290,12 @@ TIDINGS_SIMULATOR_SENDGRID_KEY = env_str("TIDINGS_SIMULATOR_SENDGRID_KEY")
 # Applied webhook requests are kept this many days, then pruned daily
 # (messaging.webhooks.retention); unapplied ones are kept until applied.
 TIDINGS_INBOX_RETENTION_DAYS = env_int("TIDINGS_INBOX_RETENTION_DAYS", 30, minimum=1)
+# Webhook inbox recovery: a row still pending after this long lost its
+# process while applying; a failed apply is first retried after this long.
+TIDINGS_WEBHOOK_STALE_PENDING_SECONDS = env_int(
+    "TIDINGS_WEBHOOK_STALE_PENDING_SECONDS", 30, minimum=1
+)
+TIDINGS_WEBHOOK_FIRST_RETRY_SECONDS = env_int("TIDINGS_WEBHOOK_FIRST_RETRY_SECONDS", 15)
 TIDINGS_WEBHOOK_MAX_BYTES = env_int("TIDINGS_WEBHOOK_MAX_BYTES", 5 * 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(TIDINGS_WEBHOOK_MAX_BYTES, 2_621_440)
 # The outbound address guard (config.outbound): true lets outgoing requests

@@ -4,7 +4,10 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from messaging.health import healthz
+
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     # Login and logout only: password reset sends email, so it exists only
     # when email is configured (EMAIL_HOST). The admin changes passwords.

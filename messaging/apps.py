@@ -9,11 +9,14 @@ class MessagingConfig(AppConfig):
     def ready(self) -> None:
         from django.core import checks
 
+        from messaging.health import check_sweepers
         from messaging.webhooks.views import check_webhook_secrets
 
         # CONTRACT.md: the app warns at start-up about a provider webhook
         # with no secret.
         checks.register(check_webhook_secrets)
+        # DESIGN.md "The send pipeline" 7: recovery runs by itself.
+        checks.register(check_sweepers, deploy=True)
 
         # The role groups follow config.access.ROLES after every migrate (and
         # every test-database flush, which deletes groups).

@@ -79,6 +79,11 @@ class Message(models.Model):
     # Sends started after the first (retries, the send of a draft): the
     # attempt number (CONTRACT.md "Attempts", 1 for the first) is this + 1.
     send_attempts = models.PositiveSmallIntegerField(default=0)
+    # The attempt whose idempotency key provider calls carry, when not the
+    # current one: a person's retry of a message whose outcome was unknown
+    # reuses the key of the attempt the provider may hold (DESIGN.md "The
+    # send pipeline" 6), so it can never make a second message.
+    key_attempt = models.PositiveSmallIntegerField(null=True, blank=True)
     discarded_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -370,3 +375,15 @@ class WebhookRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider} webhook {self.pk} ({self.status})"
+
+
+class SweepRun(models.Model):
+    """When each sweeper last finished (one row per sweeper, overwritten):
+    what /healthz and the deploy check read to tell that recovery runs."""
+
+    name = models.CharField(max_length=40, primary_key=True)
+    finished_at = models.DateTimeField()
+    report = models.JSONField(default=dict, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.finished_at:%Y-%m-%d %H:%M:%S}"

@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -43,8 +44,20 @@ from campaigns.vocabulary import EventType, Source, Status
 from messaging.events import Event
 from messaging.ingest import apply_events, lock_options
 from messaging.models import Message, Person
-from messaging.sending.backends import Outcome, SendRequest, SendResult, backend_for
-from messaging.sending.services import _attempt_time, _presend_events, messages_enqueue
+from messaging.quarantine import clean_events, clean_text
+from messaging.sending.backends import (
+    Outcome,
+    ProviderTimeout,
+    SendRequest,
+    SendResult,
+    backend_for,
+)
+from messaging.sending.services import (
+    OUTCOME_UNKNOWN,
+    _attempt_time,
+    _presend_events,
+    messages_enqueue,
+)
 from messaging.webhooks.inbox import webhook_requests_match_waiting
 
 logger = logging.getLogger(__name__)
@@ -63,7 +76,11 @@ class SendReport:
 
 
 def idempotency_key(message: Message | _Row) -> str:
-    return f"tidings-{message.pk}-{message.send_attempts}"
+    """The key every provider call for this message carries: one per attempt,
+    except that a person's retry of a message whose outcome was unknown
+    reuses the key of the attempt the provider may hold (``key_attempt``)."""
+    attempt = message.key_attempt if message.key_attempt is not None else message.send_attempts
+    return f"tidings-{message.pk}-{attempt}"
 
 
 def retry_countdown(tries: int) -> float:
@@ -97,10 +114,29 @@ def messages_send(
     for request in claimed:
         by_channel[request.channel].append(request)
     results: list[tuple[object, list[SendRequest], list[SendResult]]] = []
+    out_of_time = ""
     for channel, requests in by_channel.items():
         backend = backend_for(channel, simulator=simulator)
+        if out_of_time:
+            # The soft time limit struck during an earlier channel's call: no
+            # more calls, record what is known before the hard limit.
+            answers = _unknown(
+                backend, requests, "not called: the task reached its soft time limit", called=False
+            )
+            results.append((backend, requests, answers))
+            continue
         try:
             answers = backend.send(requests, now=now)
+        except (ProviderTimeout, SoftTimeLimitExceeded) as exc:
+            # No answer: the provider may hold these messages. Never a
+            # failure by itself (DESIGN.md "The send pipeline" 6).
+            why = str(exc) or "no answer before the task's soft time limit"
+            if isinstance(exc, SoftTimeLimitExceeded):
+                out_of_time = why = "no answer before the task's soft time limit"
+            logger.warning(
+                "Provider backend %s: %s, for %d messages", backend.name, why, len(requests)
+            )
+            answers = _unknown(backend, requests, why, called=True)
         except Exception as exc:  # a provider outage or a backend bug: try again later
             logger.exception(
                 "Provider backend %s failed for %d messages", backend.name, len(requests)
@@ -123,6 +159,20 @@ def messages_send(
     return report
 
 
+def _unknown(
+    backend: object, requests: Sequence[SendRequest], why: str, *, called: bool
+) -> list[SendResult]:
+    return [
+        SendResult(
+            message_id=request.message_id,
+            outcome=Outcome.UNKNOWN if called else Outcome.RETRY,
+            provider=backend.name,
+            reason=why[:400],
+        )
+        for request in requests
+    ]
+
+
 _CLAIM_FIELDS = (
     "id",
     "person_id",
@@ -133,6 +183,7 @@ _CLAIM_FIELDS = (
     "body",
     "status",
     "send_attempts",
+    "key_attempt",
     "queued_at",
 )
 
@@ -239,12 +290,21 @@ def _record(
     provider_rows: list[tuple[int, str, str]] = []
     retry_ids: list[int] = []
     max_tries = settings.TIDINGS_SEND_MAX_TRIES
-    for _, _, answers in results:
+    for backend, _, answers in results:
         for answer in answers:
             attempt = attempts[answer.message_id]
             number = attempt - 1
             outcome = answer.outcome
             reason = answer.reason
+            extra: dict = {}
+            if outcome == Outcome.UNKNOWN:
+                if backend.honours_idempotency_keys and tries + 1 < max_tries:
+                    # Settled by calling again with the same key.
+                    outcome, reason = Outcome.RETRY, f"{OUTCOME_UNKNOWN}: {reason}"
+                else:
+                    outcome = Outcome.FAILED
+                    reason = f"{OUTCOME_UNKNOWN}: {reason} (after {tries + 1} tries)"
+                    extra = {"outcome_unknown": True}
             if outcome == Outcome.RETRY:
                 if tries + 1 >= max_tries:
                     outcome = Outcome.FAILED
@@ -265,7 +325,7 @@ def _record(
                         )
                     )
             if outcome != Outcome.RETRY:
-                detail = dict(answer.detail)
+                detail = {**answer.detail, **extra}
                 if answer.provider_message_id:
                     detail["provider_message_id"] = answer.provider_message_id
                 events.append(
@@ -283,7 +343,11 @@ def _record(
                 )
             report.outcomes[outcome] += 1
             provider_rows.append(
-                (answer.message_id, answer.provider[:40], answer.provider_message_id[:255])
+                (
+                    answer.message_id,
+                    clean_text(answer.provider)[:40],
+                    clean_text(answer.provider_message_id)[:255],
+                )
             )
     report.retry_ids = retry_ids
     report.retry_countdown = retry_countdown(tries + 1)
@@ -292,7 +356,8 @@ def _record(
         # counter rows, which every worker's batch locks, so they are held
         # only from there to the commit.
         _store_provider_ids(provider_rows)
-        apply_events(events)
+        # A provider's error text may hold what PostgreSQL cannot store.
+        apply_events(clean_events(events))
         if retry_ids:
             # Still attempted, but alive: the sweeper must not take them.
             Message.objects.filter(id__in=retry_ids).update(updated_at=now)

@@ -33,7 +33,11 @@ logger = logging.getLogger(__name__)
 REASON_DELETED = "person deleted"
 REASON_UNSUBSCRIBED = "person unsubscribed"
 REASON_SUPPRESSED = "address on the suppression list"
-REASON_OUTCOME_UNKNOWN = "outcome unknown: no answer from the provider before the worker stopped"
+# A failure reason starting with this means "we do not know whether the
+# provider holds the message" (DESIGN.md "The send pipeline" 6): a person's
+# retry reuses the attempt's idempotency key.
+OUTCOME_UNKNOWN = "outcome unknown"
+REASON_OUTCOME_UNKNOWN = f"{OUTCOME_UNKNOWN}: no answer from the provider before the worker stopped"
 NO_ADDRESS = {
     Channel.EMAIL: "no email address",
     Channel.SMS: "no phone number",
@@ -234,8 +238,15 @@ def _new_attempt(message: Message, *, expected: str) -> Message:
         # The new attempt is counted, not inferred from clocks: its events
         # name it, so a failure of the last one dated ahead of our clock
         # cannot hold it back (DESIGN.md "Attempts are counted").
+        if locked.status == Status.FAILED and locked.failure_reason.startswith(OUTCOME_UNKNOWN):
+            # The provider may hold the last attempt: call it again under
+            # that attempt's key, so this retry can never make a second message.
+            if locked.key_attempt is None:
+                locked.key_attempt = locked.send_attempts
+        else:
+            locked.key_attempt = None
         locked.send_attempts += 1
-        locked.save(update_fields=["send_attempts", "updated_at"])
+        locked.save(update_fields=["send_attempts", "key_attempt", "updated_at"])
         apply_events(
             [
                 Event(

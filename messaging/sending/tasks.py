@@ -27,14 +27,17 @@ def send_messages(self, message_ids: list[int], tries: int = 0) -> dict:
 
 @shared_task(name="messaging.sweep_messages")
 def sweep_messages() -> dict:
+    from messaging.health import SWEEP_MESSAGES, sweep_finished
     from messaging.sending.recovery import messages_sweep
 
     report = messages_sweep()
-    return {
+    summary = {
         "requeued": len(report.requeued),
         "resent": len(report.resent),
         "unknown": len(report.unknown),
     }
+    sweep_finished(SWEEP_MESSAGES, summary)
+    return summary
 
 
 @shared_task(name="messaging.deliver_simulated_callbacks")

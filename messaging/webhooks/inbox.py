@@ -26,14 +26,15 @@ from datetime import datetime, timedelta
 from types import ModuleType
 
 import requests
+from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from config.outbound import outbound_url_check
 from messaging.events import Event
-from messaging.ingest import apply_events
 from messaging.models import Message, WebhookRequest, WebhookStatus
+from messaging.quarantine import apply_events_isolated, clean_text
 from messaging.webhooks.providers import mailgun, postmark, sendgrid, ses, twilio
 
 logger = logging.getLogger(__name__)
@@ -47,8 +48,13 @@ PARSERS: dict[str, ModuleType] = {
 # so a day is generous; older rows stay in the inbox for replay_webhooks.
 WAIT_HORIZON = timedelta(days=1)
 # A row still pending after this long lost its process while applying (a
-# live apply of a 1,000-event batch takes well under a second).
-STALE_PENDING = timedelta(minutes=10)
+# live apply of a 1,000-event batch takes well under a second; the database
+# connection died under it, so even its failure could not be recorded). The
+# sweeper takes it up within its next interval; were the first process still
+# applying, applying twice is harmless (events are stored once per message).
+STALE_PENDING = timedelta(seconds=settings.TIDINGS_WEBHOOK_STALE_PENDING_SECONDS)
+# The first retry of a failed apply: within the next sweep or two.
+FIRST_RETRY = timedelta(seconds=settings.TIDINGS_WEBHOOK_FIRST_RETRY_SECONDS)
 # A sweeper's hold on a row it is applying, so a second sweeper skips it.
 LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 10
@@ -108,7 +114,11 @@ def body_digest(*parts: bytes) -> str:
 
 
 def stored_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
-    return {name: value for name, value in headers if name.lower() not in SENSITIVE_HEADERS}
+    return {
+        clean_text(name): clean_text(value)
+        for name, value in headers
+        if name.lower() not in SENSITIVE_HEADERS
+    }
 
 
 def webhook_request_store(
@@ -180,7 +190,9 @@ def webhook_request_apply(
             # sweeper call this outside one).
             _confirm_sns_subscription(request)
         with transaction.atomic():
-            result = apply_events(events)
+            # Cleaned of what PostgreSQL cannot store, and an event it still
+            # refuses is kept alone as "refused": no poison batch.
+            result = apply_events_isolated(events)
             waiting = waiting_keys(result.unmatched)
             status = WebhookStatus.WAITING if waiting else WebhookStatus.APPLIED
             note = ""
@@ -221,13 +233,15 @@ def waiting_keys(unmatched: Iterable[Event]) -> list[str]:
 
 
 def retry_delay(attempts: int) -> timedelta:
-    # 1, 2, 4 … minutes, at most an hour: a database hiccup heals quickly,
-    # a bug waits for a deploy (and replay_webhooks).
-    return timedelta(minutes=min(2 ** max(attempts - 1, 0), 60))
+    # FIRST_RETRY (15 s), then 1, 2, 4 … minutes, at most an hour: a database
+    # hiccup heals quickly, a bug waits for a deploy (and replay_webhooks).
+    if attempts <= 1:
+        return FIRST_RETRY
+    return timedelta(minutes=min(2 ** (attempts - 2), 60))
 
 
 def _mark_failed(request: WebhookRequest, exc: Exception, attempts: int, now: datetime) -> None:
-    error = f"{type(exc).__name__}: {exc}"[:5000]
+    error = clean_text(f"{type(exc).__name__}: {exc}")[:5000]
     try:
         WebhookRequest.objects.filter(pk=request.pk).update(
             status=WebhookStatus.FAILED,
@@ -353,6 +367,33 @@ def _waiting_rows(*, since: datetime) -> list[tuple[int, list[str]]]:
     )
 
 
+def webhook_request_reapply(request_id: int, *, now: datetime | None = None) -> str | None:
+    """A provider's retry of a request stored before: if it is still not
+    applied (failed, or pending and stale), apply it now rather than answer
+    "already received" for events nobody applied. Returns the row's new
+    status, or None when there was nothing to do (applied, waiting, or being
+    applied by another process)."""
+    now = now or timezone.now()
+    row = (
+        WebhookRequest.objects.filter(pk=request_id)
+        .only("status", "received_at", "attempts")
+        .first()
+    )
+    if row is None or row.status not in (WebhookStatus.FAILED, WebhookStatus.PENDING):
+        return None
+    if row.status == WebhookStatus.PENDING and row.received_at > now - STALE_PENDING:
+        return None  # its first apply may still be running
+    # The provider's retry beats the failed row's backoff; compare-and-swap on
+    # the row's state so two retries arriving together apply it once.
+    claimed = WebhookRequest.objects.filter(
+        pk=request_id, status=row.status, attempts=row.attempts
+    ).update(retry_after=now + LEASE)
+    if not claimed:
+        return None
+    request = WebhookRequest.objects.get(pk=request_id)
+    return webhook_request_apply(request=request, now=now)
+
+
 def _claim(request_id: int, now: datetime) -> WebhookRequest | None:
     # Compare-and-swap: whoever moves retry_after into the future owns the
     # row for the lease; a concurrent sweeper's UPDATE then matches nothing.
@@ -390,7 +431,9 @@ def webhook_requests_replay(
     now: datetime | None = None,
 ) -> InboxReport:
     """Re-applies stored requests (oldest first). Idempotent: events already
-    stored are duplicates and change nothing."""
+    stored are duplicates and change nothing. Asking for failed rows also
+    takes rows left pending by a process that died while applying them (its
+    failure could not be recorded)."""
     now = now or timezone.now()
     queryset = WebhookRequest.objects.order_by("id")
     if since is not None:
@@ -398,7 +441,10 @@ def webhook_requests_replay(
     if provider:
         queryset = queryset.filter(provider=provider)
     if statuses:
-        queryset = queryset.filter(status__in=list(statuses))
+        wanted = Q(status__in=list(statuses))
+        if WebhookStatus.FAILED in statuses:
+            wanted |= Q(status=WebhookStatus.PENDING, received_at__lt=now - STALE_PENDING)
+        queryset = queryset.filter(wanted)
     report = InboxReport()
     last = 0
     while True:

@@ -11,14 +11,17 @@ from celery import shared_task
 def sweep_webhooks() -> dict:
     """The webhook inbox's sweeper: failed, stale pending and now-matchable
     waiting requests (messaging.webhooks.inbox)."""
+    from messaging.health import SWEEP_WEBHOOKS, sweep_finished
     from messaging.webhooks.inbox import webhook_requests_sweep
 
     report = webhook_requests_sweep()
-    return {
+    summary = {
         "applied": len(report.applied),
         "waiting": len(report.waiting),
         "failed": len(report.failed),
     }
+    sweep_finished(SWEEP_WEBHOOKS, summary)
+    return summary
 
 
 @shared_task(name="messaging.prune_webhook_inbox")

@@ -173,7 +173,7 @@ def provider_webhook(request: HttpRequest, provider: str) -> HttpResponse:
     if declared > limit:
         return _answer(413, f"Body over {limit} bytes.")
     try:
-        body = request.body
+        body = _read_body(request, limit)
     except RequestDataTooBig:
         return _answer(413, f"Body over {limit} bytes.")
     if len(body) > limit:
@@ -190,6 +190,11 @@ def provider_webhook(request: HttpRequest, provider: str) -> HttpResponse:
     except base.ConfigurationError as exc:
         logger.error("POST /webhooks/%s/ refused: %s: %s", provider, spec.setting, exc)
         return _answer(503, f"{spec.setting} is not usable: {exc}.")
+    except base.TemporarilyUnavailable as exc:
+        logger.warning("POST /webhooks/%s/ cannot be verified now: %s", provider, exc)
+        response = _answer(503, f"Cannot verify the request now: {exc}; try again later.")
+        response["Retry-After"] = "30"
+        return response
     except base.SignatureError as exc:
         return _refused(spec, body, headers, str(exc))
 
@@ -229,7 +234,12 @@ def provider_webhook(request: HttpRequest, provider: str) -> HttpResponse:
             # Mailgun signs only timestamp + token: the same signature with
             # another event is someone replaying a captured signature.
             return _answer(403, "This signature was already used for another event.")
-        return _answer(200, "Already received.", request=row.pk, inbox=row.status)
+        # A provider retries when it did not get our 200 (or thinks so): if
+        # the request is stored but was never applied, apply it now.
+        status = inbox.webhook_request_reapply(row.pk, now=received_at)
+        if status is None:
+            return _answer(200, "Already received.", request=row.pk, inbox=row.status)
+        return _answer(200, "Already received; applied now.", request=row.pk, inbox=status)
 
     status = inbox.webhook_request_apply(request=row, events=events, now=received_at)
     if status == WebhookStatus.FAILED:
@@ -241,6 +251,25 @@ def provider_webhook(request: HttpRequest, provider: str) -> HttpResponse:
 def _refused_foreign(provider: str, foreign: list[str]) -> JsonResponse:
     logger.warning("Refused a %s webhook: %s", provider, "; ".join(foreign))
     return _answer(403, "Wrong provider message id: " + "; ".join(foreign[:5]) + ".")
+
+
+def _read_body(request: HttpRequest, limit: int) -> bytes:
+    """The raw body. A chunked request has no Content-Length, and Django then
+    reads nothing (it would be verified as an empty body and refused): read
+    the decoded stream the server hands over (gunicorn decodes the chunks)
+    until its end, at most one byte over the limit."""
+    chunked = "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+    if request.META.get("CONTENT_LENGTH") or not chunked:
+        return request.body
+    stream = request.META["wsgi.input"]
+    parts, size = [], 0
+    while size <= limit:
+        part = stream.read(min(64 * 1024, limit + 1 - size))
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    return b"".join(parts)
 
 
 def _refused(spec: Provider, body: bytes, headers: Mapping[str, str], reason: str) -> JsonResponse:

@@ -34,6 +34,10 @@ def start(**env):
         ("TIDINGS_PROVIDER_SMS", "real"),
         ("TIDINGS_PUBLIC_URL", "not a url"),
         ("SECURE_SSL", "sometimes"),
+        # A hard limit at or below the soft one (every enqueue would raise
+        # after its commit), and a provider timeout that is not below it.
+        ("CELERY_TASK_TIME_LIMIT", "240"),
+        ("TIDINGS_PROVIDER_TIMEOUT_SECONDS", "240"),
     ],
 )
 def test_a_bad_value_stops_start_up_naming_the_variable(name, value):

@@ -8,7 +8,8 @@ from campaigns.vocabulary import Channel, Status
 from messaging import sending
 from messaging.audience.suppression import person_delete, person_unsubscribe, suppression_add
 from messaging.models import CapturedMessage, Message, MessageEvent
-from messaging.sending import backends, pipeline, recovery
+from messaging.sending import pipeline, recovery
+from messaging.sending.backends import SendRequest
 from tests import factories
 from tests.ingest.helpers import assert_no_drift, metrics
 from tests.pipeline.helpers import event_types, reload, use_backend
@@ -225,7 +226,7 @@ def test_a_redelivered_task_resends_its_attempted_messages_with_the_same_key():
     [message] = sending.messages_create(action=action, people=[factories.person()])
     # The worker died after the provider accepted, before the answer was stored.
     pipeline._claim([message.pk], [Status.QUEUED], 0, timezone.now(), pipeline.SendReport())
-    request = backends.SendRequest(
+    request = SendRequest(
         message_id=message.pk,
         channel="email",
         address="a@b.c",

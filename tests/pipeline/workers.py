@@ -54,7 +54,7 @@ def test_database_url() -> str:
 
 
 class WorkerProcess:
-    def __init__(self, env: dict[str, str], concurrency: int = 2):
+    def __init__(self, env: dict[str, str], concurrency: int = 2, extra_args: tuple = ()):
         self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - kept open while it runs
             prefix="celery-worker-", suffix=".log", delete=False
         )
@@ -72,6 +72,7 @@ class WorkerProcess:
                 "--without-mingle",
                 "--without-heartbeat",
                 "--loglevel=INFO",
+                *extra_args,
             ],
             cwd=ROOT,
             env=env,

@@ -36,7 +36,9 @@ class Command(BaseCommand):
         parser.add_argument("--since", help="Only requests received since (ISO 8601, or 6h, 2d).")
         parser.add_argument("--provider", choices=sorted(PARSERS), help="Only this provider's.")
         parser.add_argument(
-            "--failed", action="store_true", help="Only requests whose apply failed."
+            "--failed",
+            action="store_true",
+            help="Only requests whose apply failed (and those left pending by a crash).",
         )
         parser.add_argument(
             "--waiting",

@@ -30,9 +30,26 @@ class Outcome:
     SENT = EventType.SENT.value
     FAILED = EventType.FAILED.value
     UNDELIVERABLE = EventType.UNDELIVERABLE.value
-    # A transient error (timeout, 429, 5xx): the message stays attempted and
-    # the pipeline tries again with backoff, with the same idempotency key.
+    # A transient error (429, 5xx, refused connection): the message stays
+    # attempted and the pipeline tries again with backoff, with the same
+    # idempotency key.
     RETRY = "retry"
+    # No answer (the call timed out, the task hit its soft time limit): the
+    # provider may have accepted it. Never a failure by itself (DESIGN.md
+    # "The send pipeline" 6): called again with the same key where the
+    # backend honours keys, else failed "outcome unknown".
+    UNKNOWN = "unknown"
+
+
+class ProviderTimeout(Exception):
+    """A provider call got no answer within ``TIDINGS_PROVIDER_TIMEOUT_SECONDS``
+    (a real HTTP backend passes it as its read timeout)."""
+
+
+def call_timeout() -> float:
+    """Every provider call's own timeout, shorter than the task's soft limit
+    (config.settings refuses to start otherwise)."""
+    return float(settings.TIDINGS_PROVIDER_TIMEOUT_SECONDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +85,9 @@ class Backend(Protocol):
     name: str
     honours_idempotency_keys: bool
 
-    def send(self, requests: Sequence[SendRequest], *, now: datetime) -> list[SendResult]: ...
+    def send(self, requests: Sequence[SendRequest], *, now: datetime) -> list[SendResult]:
+        """Raises ProviderTimeout when the provider does not answer within
+        call_timeout()."""
 
     def after_recorded(
         self, requests: Sequence[SendRequest], results: Sequence[SendResult], *, sent_at: datetime

@@ -17,7 +17,13 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from messaging.models import CapturedMessage
-from messaging.sending.backends import Outcome, SendRequest, SendResult
+from messaging.sending.backends import (
+    Outcome,
+    ProviderTimeout,
+    SendRequest,
+    SendResult,
+    call_timeout,
+)
 
 PROVIDER = "capture"
 
@@ -33,12 +39,16 @@ class CaptureBackend:
         if not requests:
             return []
         accepted = _record(requests, now)
-        latency = settings.TIDINGS_CAPTURE_LATENCY_MS
+        latency = settings.TIDINGS_CAPTURE_LATENCY_MS / 1000
         if latency:
             # The provider has accepted; its answer is slow to come back. A
             # worker killed here leaves messages attempted that the provider
-            # holds: the crash test's worst case.
-            time.sleep(latency / 1000)
+            # holds: the crash test's worst case. Slower than the call's
+            # timeout, the answer never comes: an unknown outcome.
+            timeout = call_timeout()
+            time.sleep(min(latency, timeout))
+            if latency > timeout:
+                raise ProviderTimeout(f"no answer from {PROVIDER} within {timeout:g} s")
         return [
             SendResult(
                 message_id=request.message_id,

@@ -34,6 +34,11 @@ class MalformedPayload(WebhookError):
     """The body is not the provider's format: answer 400."""
 
 
+class TemporarilyUnavailable(WebhookError):
+    """The request cannot be verified right now (the provider's signing
+    certificate could not be fetched): answer 503 so the provider retries."""
+
+
 class ConfigurationError(WebhookError):
     """A configured secret is unusable (no secrets, a key that does not load)."""
 

@@ -121,8 +121,22 @@ def load_certificate(url: str) -> x509.Certificate:
     try:
         response = requests.get(key, timeout=CERT_FETCH_TIMEOUT)
         response.raise_for_status()
+    except requests.HTTPError as exc:
+        status = getattr(exc.response, "status_code", None) or 0
+        if status < 500:
+            # Amazon has no such certificate: a forged SigningCertURL.
+            raise base.SignatureError(f"no SNS signing certificate at {url}: {exc}") from exc
+        raise base.TemporarilyUnavailable(
+            f"cannot fetch the SNS signing certificate: {exc}"
+        ) from exc
+    except requests.RequestException as exc:
+        # Our network or Amazon's side: SNS retries a 5xx, never a 4xx.
+        raise base.TemporarilyUnavailable(
+            f"cannot fetch the SNS signing certificate: {exc}"
+        ) from exc
+    try:
         cert = x509.load_pem_x509_certificate(response.content)
-    except (requests.RequestException, ValueError) as exc:
+    except ValueError as exc:
         raise base.SignatureError(f"cannot load the SNS signing certificate: {exc}") from exc
     _cache_put(key, cert)
     return cert

@@ -22,7 +22,7 @@ from campaigns.models import Action
 from campaigns.serializers import StrictSerializer
 from campaigns.vocabulary import EventType, Source
 from messaging import sending
-from messaging.attribution import person_event_record
+from messaging.conversions import person_event_record
 from messaging.audience.suppression import (
     AlreadySuppressed,
     person_delete,

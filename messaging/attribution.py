@@ -112,9 +112,7 @@ def moments_of(channel: str, facts: Iterable[EventFact]) -> Moments | None:
     other than conversions; None when it has not reached the person."""
     if channel not in CONVERTING_CHANNELS:
         return None
-    state = compute_state(
-        channel, [fact for fact in facts if fact.type != EventType.CONVERTED]
-    )
+    state = compute_state(channel, [fact for fact in facts if fact.type != EventType.CONVERTED])
     if state.status is None or state.status in NOT_REACHED:
         return None
     reached = state.at("delivered") if channels.reports_delivery(channel) else state.at("sent")

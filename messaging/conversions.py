@@ -324,3 +324,23 @@ def after_ingest(
         locked=messages,
         known_facts=facts,
     )
+
+
+def message_conversions(message: Message) -> list[dict]:
+    """The goal events a message is credited with (its attributed
+    conversions), oldest first."""
+    keys = [
+        key
+        for key in MessageEvent.objects.filter(
+            message=message, type=EventType.CONVERTED, idempotency_key__startswith="goal:"
+        ).values_list("idempotency_key", flat=True)
+    ]
+    event_ids = [key.split(":", 2)[2] for key in keys if key.count(":") >= 2]
+    return [
+        {"event": pk, "event_id": event_id, "name": name, "occurred_at": occurred_at}
+        for pk, event_id, name, occurred_at in PersonEvent.objects.filter(
+            person_id=message.person_id, event_id__in=event_ids
+        )
+        .order_by("occurred_at", "id")
+        .values_list("id", "event_id", "name", "occurred_at")
+    ]

@@ -1,5 +1,6 @@
 """Recounts every metric counter (and every message's derived state) from the
-event log, and reports or repairs the drift."""
+event log, attributes every goal event again, and reports or repairs the
+drift."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from messaging.ingest import (
     state_of_message,
 )
 from messaging.models import Message, MessageEvent
+from messaging.reattribution import ConversionDrift, conversion_drift, repair_conversions
 
 _CHUNK = 2000
 
@@ -28,9 +30,11 @@ _CHUNK = 2000
 class Drift:
     counters: dict[tuple, tuple[int, int]] = field(default_factory=dict)  # key: (stored, recounted)
     messages: list[int] = field(default_factory=list)  # ids whose derived fields differ
+    # Stored conversions the credit rules do not make, and the reverse.
+    conversions: list[ConversionDrift] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.counters or self.messages)
+        return bool(self.counters or self.messages or self.conversions)
 
 
 def _messages(campaign_id: int | None) -> Iterator[list[Message]]:
@@ -97,6 +101,7 @@ def find_drift(campaign_id: int | None = None) -> tuple[Drift, Counter, list[Mes
         if stored.get(key, 0) != expected.get(key, 0):
             drift.counters[key] = (stored.get(key, 0), expected.get(key, 0))
     drift.messages = [message.id for message in drifted]
+    drift.conversions = list(conversion_drift(campaign_id))
     return drift, expected, drifted
 
 
@@ -104,7 +109,12 @@ def repair(
     campaign_id: int | None, drift: Drift, expected: Counter, drifted: list[Message]
 ) -> None:
     """Moves every drifted counter to its recounted value (as a delta, so the
-    unique rows stay), and rewrites drifted messages' derived fields."""
+    unique rows stay), and rewrites drifted messages' derived fields.
+    Drifted conversions are attributed again first (which moves counters by
+    their own difference), then the counters are recounted."""
+    if drift.conversions:
+        repair_conversions(drift.conversions)
+        drift, expected, drifted = find_drift(campaign_id)
     campaign_of_action = dict(Action.objects.values_list("id", "campaign_id"))
     delta = {key: recounted - stored for key, (stored, recounted) in drift.counters.items()}
     with transaction.atomic():

@@ -16,7 +16,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 from django.db import IntegrityError, connection, transaction
@@ -105,21 +105,7 @@ def rewrite(
         and m.channel in CONVERTING_CHANNELS
         and m.discarded_at is None
     }
-    rows = (
-        Message.objects.select_for_update(**lock_options())
-        .filter(
-            person_id__in=people,
-            campaign_id__in=campaigns.keys(),
-            channel__in=CONVERTING_CHANNELS,
-            discarded_at__isnull=True,
-        )
-        .order_by("id")
-        .values_list(*LockedMessage._fields)
-    )
-    if locked:
-        rows = rows.exclude(id__in=list(locked))
-    for row in rows:
-        message = LockedMessage._make(row)
+    for message in _lock_messages(people, campaigns.keys(), exclude=locked.keys()):
         messages[message.id] = message
     if not messages:
         return result
@@ -131,16 +117,14 @@ def rewrite(
             facts[message_id] = list(known_facts[message_id])
         else:
             missing.append(message_id)
-    for message_id, fact in stored_facts(missing):
+    for message_id, fact in _stored_facts(missing):
         facts[message_id].append(fact)
 
     names = {c.event for c in campaigns.values() if c.event}
     goals: dict[int, list[Goal]] = defaultdict(list)
     if names:
-        for goal_id, person_id, name, event_id, occurred_at in PersonEvent.objects.filter(
-            person_id__in={m.person_id for m in messages.values()}, name__in=names
-        ).values_list("id", "person_id", "name", "event_id", "occurred_at"):
-            goals[person_id].append(Goal(goal_id, name, occurred_at, goal_key(person_id, event_id)))
+        for goal in _goals({m.person_id for m in messages.values()}, names):
+            goals[goal[0]].append(goal[1])
 
     by_person: dict[int, list[LockedMessage]] = defaultdict(list)
     for message in messages.values():
@@ -218,6 +202,106 @@ def rewrite(
     return result
 
 
+# --- Reads: on PostgreSQL as plain SQL with array parameters (a batch names
+# thousands of ids: Django's IN lookups and its timestamp loader cost more
+# than the queries), timestamps fetched as epoch microseconds.
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _micros(column: str) -> str:
+    return f"(extract(epoch from {column}) * 1000000)::bigint"
+
+
+def _moment(micros: int | None) -> datetime | None:
+    return None if micros is None else _EPOCH + timedelta(microseconds=micros)
+
+
+def _select(sql: str, params: list) -> list[tuple]:
+    import psycopg
+
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _lock_messages(
+    people: Collection[int], campaign_ids: Collection[int], *, exclude: Collection[int]
+) -> list[LockedMessage]:
+    """Locks (in id order) and reads these people's converting messages of
+    these campaigns, except those the caller holds already."""
+    if connection.vendor != "postgresql":
+        rows = (
+            Message.objects.select_for_update(**lock_options())
+            .filter(
+                person_id__in=people,
+                campaign_id__in=campaign_ids,
+                channel__in=CONVERTING_CHANNELS,
+                discarded_at__isnull=True,
+            )
+            .exclude(id__in=list(exclude))
+            .order_by("id")
+            .values_list(*LockedMessage._fields)
+        )
+        return [LockedMessage._make(row) for row in rows]
+    fields = LockedMessage._fields
+    columns = ", ".join(_micros(f) if f.endswith("_at") else f for f in fields)
+    rows = _select(
+        f"SELECT {columns} FROM {Message._meta.db_table} WHERE person_id = ANY(%s) "
+        "AND campaign_id = ANY(%s) AND channel = ANY(%s) AND discarded_at IS NULL "
+        "AND NOT (id = ANY(%s)) ORDER BY id FOR UPDATE",
+        [sorted(people), sorted(campaign_ids), sorted(CONVERTING_CHANNELS), sorted(exclude)],
+    )
+    timed = [i for i, f in enumerate(fields) if f.endswith("_at")]
+    messages = []
+    for row in rows:
+        values = list(row)
+        for i in timed:
+            values[i] = _moment(values[i])
+        messages.append(LockedMessage._make(values))
+    return messages
+
+
+def _stored_facts(message_ids: list[int]) -> Iterable[tuple[int, EventFact]]:
+    if connection.vendor != "postgresql":
+        yield from stored_facts(message_ids)
+        return
+    if not message_ids:
+        return
+    rows = _select(
+        f"SELECT message_id, type, {_micros('occurred_at')}, idempotency_key, machine, "
+        f"bounce_type, reason, link_id FROM {MessageEvent._meta.db_table} "
+        "WHERE message_id = ANY(%s)",
+        [message_ids],
+    )
+    for message_id, type_, micros, key, machine, bounce_type, reason, link_id in rows:
+        yield (
+            message_id,
+            EventFact(type_, _moment(micros), key, machine, bounce_type, reason, link_id),
+        )
+
+
+def _goals(people: Collection[int], names: Collection[str]) -> Iterable[tuple[int, Goal]]:
+    """(person id, goal) for these people's events of these names."""
+    if connection.vendor != "postgresql":
+        rows = PersonEvent.objects.filter(person_id__in=people, name__in=names).values_list(
+            "id", "person_id", "name", "event_id", "occurred_at"
+        )
+    else:
+        rows = [
+            (goal_id, person_id, name, event_id, _moment(micros))
+            for goal_id, person_id, name, event_id, micros in _select(
+                f"SELECT id, person_id, name, event_id, {_micros('occurred_at')} "
+                f"FROM {PersonEvent._meta.db_table} WHERE person_id = ANY(%s) "
+                "AND name = ANY(%s)",
+                [sorted(people), sorted(names)],
+            )
+        ]
+    for goal_id, person_id, name, event_id, occurred_at in rows:
+        yield person_id, Goal(goal_id, name, occurred_at, goal_key(person_id, event_id))
+
+
 def _delete_events(pairs: Iterable[tuple[int, str]]) -> None:
     pairs = sorted(pairs)
     if not pairs:
@@ -283,41 +367,53 @@ def after_ingest(
     counters move): for the messages whose reach, open or click moment or
     eligibility changed, the goal events they can affect — that person's,
     for campaigns whose goal they are — are attributed again."""
-    facts: dict[int, list[EventFact]] = {}
-    touched: set[tuple[int, int]] = set()
-    for message_id, new_events in new_by_message.items():
-        message = messages[message_id]
-        before_facts = stored.get(message_id, [])
-        facts[message_id] = before_facts + [_fact(event) for event in new_events]
-        if message.channel not in CONVERTING_CHANNELS or message.discarded_at is not None:
-            continue
-        if moments_of(message.channel, before_facts) != moments_of(
-            message.channel, facts[message_id]
-        ):
-            touched.add((message.person_id, message.campaign_id))
-    if not touched:
+    # Which (person, campaign) pairs could move at all: a converting message
+    # of a campaign with a goal, whose person has goal events of that name
+    # (two small queries, before any status is computed).
+    converting = [
+        message_id
+        for message_id in new_by_message
+        if messages[message_id].channel in CONVERTING_CHANNELS
+        and messages[message_id].discarded_at is None
+    ]
+    if not converting:
         return Rewrite()
     goals = dict(
-        Campaign.objects.filter(id__in={campaign for _, campaign in touched})
+        Campaign.objects.filter(id__in={messages[m].campaign_id for m in converting})
         .exclude(conversion_event="")
         .values_list("id", "conversion_event")
     )
-    wanted = {(person, goals[campaign]) for person, campaign in touched if campaign in goals}
-    if not wanted:
+    converting = [m for m in converting if messages[m].campaign_id in goals]
+    if not converting:
         return Rewrite()
     with_goals = set(
         PersonEvent.objects.filter(
-            person_id__in={person for person, _ in wanted},
-            name__in={name for _, name in wanted},
+            person_id__in={messages[m].person_id for m in converting},
+            name__in=set(goals.values()),
         )
         .values_list("person_id", "name")
         .distinct()
     )
-    pairs = [(p, c) for p, c in touched if c in goals and (p, goals[c]) in with_goals]
+    facts: dict[int, list[EventFact]] = {}
+    pairs: set[tuple[int, int]] = set()
+    for message_id in converting:
+        message = messages[message_id]
+        if (message.person_id, goals[message.campaign_id]) not in with_goals:
+            continue
+        before_facts = stored.get(message_id, [])
+        facts[message_id] = before_facts + [_fact(e) for e in new_by_message[message_id]]
+        if moments_of(message.channel, before_facts) != moments_of(
+            message.channel, facts[message_id]
+        ):
+            pairs.add((message.person_id, message.campaign_id))
     if not pairs:
         return Rewrite()
+    # Every locked message's complete facts, the batch's new events included.
     for message_id in messages:
-        facts.setdefault(message_id, list(stored.get(message_id, [])))
+        if message_id not in facts:
+            facts[message_id] = list(stored.get(message_id, [])) + [
+                _fact(e) for e in new_by_message.get(message_id, ())
+            ]
     return rewrite(
         {person for person, _ in pairs},
         {campaign for _, campaign in pairs},

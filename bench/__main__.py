@@ -14,7 +14,16 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = ["ingest", "concurrency", "webhooks", "pipeline", "metrics_api", "pages", "recovery"]
+MODULES = [
+    "ingest",
+    "concurrency",
+    "webhooks",
+    "pipeline",
+    "metrics_api",
+    "pages",
+    "recovery",
+    "attribution",
+]
 
 
 def main() -> int:

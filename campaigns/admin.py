@@ -3,6 +3,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from campaigns.models import Action, Campaign, Link
+from campaigns.services import ATTRIBUTION_FIELDS, attribution_edited
 
 
 class ActionInline(admin.StackedInline):
@@ -19,9 +20,24 @@ class ActionInline(admin.StackedInline):
 
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
-    list_display = ("name", "conversion_event", "conversion_window_hours", "created_at", "page")
+    list_display = (
+        "name",
+        "conversion_event",
+        "attribution_rule",
+        "conversion_window_hours",
+        "attribution_state",
+        "created_at",
+        "page",
+    )
     search_fields = ("name",)
     inlines = [ActionInline]
+    fields = ("name", "conversion_event", "attribution_rule", "conversion_window_hours")
+
+    def save_model(self, request, obj: Campaign, form, change: bool) -> None:
+        # An edit of the goal, rule or window re-attributes (as the API's PATCH).
+        if change and ATTRIBUTION_FIELDS & set(form.changed_data):
+            attribution_edited(obj)
+        super().save_model(request, obj, form, change)
 
     def view_on_site(self, obj: Campaign) -> str:
         return reverse("campaigns:detail", args=[obj.pk])

@@ -21,8 +21,9 @@ from campaigns.serializers import (
     CampaignDetailSerializer,
     CampaignMetricsSerializer,
     CampaignSerializer,
+    CampaignUpdateSerializer,
 )
-from campaigns.services import action_create, campaign_create
+from campaigns.services import action_create, campaign_create, campaign_update
 from config import access
 
 _BIGINT_TEXT = re.compile(r"[0-9]{1,19}")
@@ -112,6 +113,7 @@ class CampaignDetail(generics.RetrieveAPIView):
     required_permissions = {"GET": access.VIEW_CAMPAIGN}
     queryset = Campaign.objects.prefetch_related("actions__links")
     serializer_class = CampaignDetailSerializer
+    http_method_names = ["get", "patch", "head", "options"]
 
     @extend_schema(
         summary="A campaign with its actions and their links",
@@ -119,6 +121,23 @@ class CampaignDetail(generics.RetrieveAPIView):
     )
     def get(self, request: Request, *args, **kwargs) -> Response:
         return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Edit a campaign: name, goal event, credit rule and window",
+        description="A change of `conversion_event` or `attribution` attributes the "
+        "campaign's goal events again, in the background: `attribution_state` reads "
+        '"recomputing" (with `attribution_progress`) until the metrics show the new '
+        'figures, then "current".',
+        request=CampaignUpdateSerializer,
+        responses=answers({200: CampaignDetailSerializer}, 400, 404, 415),
+    )
+    def patch(self, request: Request, pk: int) -> Response:
+        campaign = get_object_or_404(Campaign, pk=pk)
+        serializer = CampaignUpdateSerializer(campaign, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        campaign_update(campaign=campaign, **serializer.validated_data)
+        # Read back: an eager run (no broker) may already have finished.
+        return Response(CampaignDetailSerializer(self.get_queryset().get(pk=pk)).data)
 
 
 class ActionCreate(generics.GenericAPIView):

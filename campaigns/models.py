@@ -9,12 +9,38 @@ DEFAULT_CONVERSION_WINDOW_HOURS = 168
 MAX_CONVERSION_WINDOW_HOURS = 2160
 
 
+class AttributionRule(models.TextChoices):
+    """Which message a goal event credits (DESIGN.md "Converted")."""
+
+    LAST_REACHED = "last_reached", "last message that reached the person"
+    LAST_OPENED = "last_opened", "last message the person opened"
+    LAST_CLICKED = "last_clicked", "last message the person clicked"
+    FIRST_REACHED = "first_reached", "first message that reached the person"
+
+
+class AttributionState(models.TextChoices):
+    CURRENT = "current"
+    RECOMPUTING = "recomputing"
+
+
 class Campaign(models.Model):
     name = models.CharField(max_length=200)
     conversion_event = models.CharField(
         max_length=200, blank=True, help_text="Name of the person event that counts as conversion."
     )
     conversion_window_hours = models.PositiveIntegerField(default=DEFAULT_CONVERSION_WINDOW_HOURS)
+    attribution_rule = models.CharField(
+        max_length=16, choices=AttributionRule.choices, default=AttributionRule.LAST_REACHED
+    )
+    # Re-attribution after an edit of the goal, rule or window: "recomputing"
+    # until every goal event of the campaign is attributed again. The version
+    # grows with each edit, so a run that an edit overtook stops.
+    attribution_state = models.CharField(
+        max_length=12, choices=AttributionState.choices, default=AttributionState.CURRENT
+    )
+    attribution_version = models.PositiveIntegerField(default=0)
+    attribution_done = models.PositiveIntegerField(default=0)  # people attributed again
+    attribution_total = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -24,6 +50,14 @@ class Campaign(models.Model):
                 condition=Q(conversion_window_hours__gte=1)
                 & Q(conversion_window_hours__lte=MAX_CONVERSION_WINDOW_HOURS),
                 name="campaign_window_in_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(attribution_rule__in=AttributionRule.values),
+                name="campaign_attribution_rule_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(attribution_state__in=AttributionState.values),
+                name="campaign_attribution_state_valid",
             ),
         ]
         indexes = [
@@ -37,6 +71,16 @@ class Campaign(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def attribution_in_words(self) -> str:
+        """The credit rule and window as a marketer reads them."""
+        hours = self.conversion_window_hours
+        if hours % 24 == 0:
+            days = hours // 24
+            window = f"{days} day{'s' if days != 1 else ''}"
+        else:
+            window = f"{hours} hour{'s' if hours != 1 else ''}"
+        return f"{AttributionRule(self.attribution_rule).label}, within {window}"
 
 
 class Action(models.Model):

@@ -13,7 +13,14 @@ from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
 from campaigns.metrics import BOUNCE_SPLIT, CURRENT_SHOWN, RATES, REACHED, SERIES, TOTALS
-from campaigns.models import MAX_CONVERSION_WINDOW_HOURS, Action, Campaign, Link
+from campaigns.models import (
+    MAX_CONVERSION_WINDOW_HOURS,
+    Action,
+    AttributionRule,
+    AttributionState,
+    Campaign,
+    Link,
+)
 from campaigns.vocabulary import Channel
 from config.outbound import OutboundRefused, outbound_url_check
 
@@ -137,19 +144,83 @@ class ActionSerializer(StrictModelSerializer):
         return attrs
 
 
+class AttributionSerializer(StrictSerializer):
+    """A campaign's credit rule and window (CONTRACT.md "Conversions")."""
+
+    rule = serializers.ChoiceField(
+        choices=AttributionRule.values,
+        source="attribution_rule",
+        required=False,
+        help_text="Which message a goal event credits (default last_reached).",
+    )
+    window_hours = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_CONVERSION_WINDOW_HOURS,
+        source="conversion_window_hours",
+        required=False,
+        help_text="From the moment the rule looks at (reached, opened, clicked) to the goal "
+        "(default 168).",
+    )
+
+
+class AttributionProgressSerializer(serializers.Serializer):
+    done = serializers.IntegerField(source="attribution_done", help_text="people attributed")
+    total = serializers.IntegerField(source="attribution_total", help_text="people to attribute")
+
+
 class CampaignSerializer(StrictModelSerializer):
     conversion_window_hours = serializers.IntegerField(
         min_value=1,
         max_value=MAX_CONVERSION_WINDOW_HOURS,
         required=False,
-        help_text="Attribution window after a message reached the person (default 168).",
+        help_text="Alias of attribution.window_hours.",
     )
+    attribution = AttributionSerializer(source="*", required=False)
+    attribution_state = serializers.ChoiceField(
+        choices=AttributionState.values,
+        read_only=True,
+        help_text='"recomputing" while the goal events are attributed again after an edit; '
+        'the metrics show the new figures once it reads "current".',
+    )
+    attribution_progress = AttributionProgressSerializer(source="*", read_only=True)
 
     class Meta:
         model = Campaign
-        fields = ["id", "name", "conversion_event", "conversion_window_hours", "created_at"]
-        read_only_fields = ["id", "created_at"]
+        fields = [
+            "id",
+            "name",
+            "conversion_event",
+            "conversion_window_hours",
+            "attribution",
+            "attribution_state",
+            "attribution_progress",
+            "created_at",
+        ]
+        read_only_fields = ["id", "created_at", "attribution_state", "attribution_progress"]
         extra_kwargs = {"conversion_event": {"required": False}}
+
+    def validate(self, attrs):
+        given = self.initial_data if isinstance(self.initial_data, dict) else {}
+        nested = given.get("attribution")
+        if (
+            "conversion_window_hours" in given
+            and isinstance(nested, dict)
+            and "window_hours" in nested
+            and nested["window_hours"] != given["conversion_window_hours"]
+        ):
+            raise serializers.ValidationError(
+                {
+                    "conversion_window_hours": [
+                        "Differs from attribution.window_hours (it is its alias)."
+                    ]
+                }
+            )
+        return attrs
+
+
+class CampaignUpdateSerializer(CampaignSerializer):
+    class Meta(CampaignSerializer.Meta):
+        extra_kwargs = {"conversion_event": {"required": False}, "name": {"required": False}}
 
 
 class CampaignDetailSerializer(CampaignSerializer):

@@ -1,6 +1,6 @@
 """The Celery app: broker and every setting from Django's settings (the
 CELERY_ namespace); tasks live in the tasks.py of each capability package
-(messaging.sending, messaging.webhooks)."""
+(messaging, messaging.sending, messaging.webhooks)."""
 
 import os
 
@@ -10,7 +10,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("tidings")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["messaging.sending", "messaging.webhooks"])
+app.autodiscover_tasks(["messaging", "messaging.sending", "messaging.webhooks"])
 
 
 @signals.task_prerun.connect

@@ -23,7 +23,6 @@ from campaigns.serializers import StrictSerializer
 from campaigns.vocabulary import EventType, Source
 from config import access
 from messaging import sending
-from messaging.attribution import person_event_record
 from messaging.audience.suppression import (
     AlreadySuppressed,
     person_delete,
@@ -33,6 +32,7 @@ from messaging.audience.suppression import (
     suppression_add,
     suppression_remove,
 )
+from messaging.conversions import message_conversions, person_event_record
 from messaging.events import Event
 from messaging.filters import ApiMessageFilter, SuppressionFilter
 from messaging.ingest import CLOCK_SKEW, EventRefused, apply_events, fact_of
@@ -342,6 +342,7 @@ class MessageDetail(generics.GenericAPIView):
         message.timeline = message_timeline(message)
         # The URLs the rendered message carries (the pipeline's renderer decides).
         message.tracking = rendering.message_tracking(message)
+        message.conversions = message_conversions(message)
         return Response(MessageDetailSerializer(message).data)
 
 

@@ -22,6 +22,13 @@ class MessagingConfig(AppConfig):
         # every test-database flush, which deletes groups).
         post_migrate.connect(_roles_ensure, sender=self)
 
+        from campaigns.signals import attribution_changed
+        from messaging.tasks import on_attribution_changed
+
+        # An edit of a campaign's goal, rule or window re-attributes its goal
+        # events (a Celery task).
+        attribution_changed.connect(on_attribution_changed, dispatch_uid="reattribute")
+
 
 def _roles_ensure(sender, **kwargs) -> None:
     from config.access import roles_ensure

@@ -275,7 +275,15 @@ def apply_events(events: Sequence[Event], *, strict: bool = False) -> IngestResu
                     )
                 )
         save_message_states(changes, now)
-        counters.apply_delta(delta, {m.action_id: m.campaign_id for m in messages.values()})
+        campaign_of_action = {m.action_id: m.campaign_id for m in messages.values()}
+        # Late events re-attribute the goal events they can affect (a late
+        # delivery, an asynchronous bounce): messaging.conversions.
+        from messaging import conversions  # it builds on this module
+
+        reattributed = conversions.after_ingest(messages, stored, new_by_message)
+        delta.update(reattributed.delta)
+        campaign_of_action.update(reattributed.campaign_of_action)
+        counters.apply_delta(delta, campaign_of_action)
         _side_effects(messages, new_by_message)
     return result
 

@@ -270,7 +270,6 @@ class PersonEvent(models.Model):
     event_id = models.CharField(max_length=200)
     occurred_at = models.DateTimeField()
     received_at = models.DateTimeField(auto_now_add=True)
-    converted_messages = models.ManyToManyField(Message, blank=True, related_name="+")
 
     class Meta:
         constraints = [

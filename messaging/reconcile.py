@@ -1,5 +1,6 @@
 """Recounts every metric counter (and every message's derived state) from the
-event log, and reports or repairs the drift."""
+event log, attributes every goal event again, and reports or repairs the
+drift."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from messaging.ingest import (
     state_of_message,
 )
 from messaging.models import Message, MessageEvent
+from messaging.reattribution import ConversionDrift, conversion_drift, repair_conversions
 from messaging.status import AFTER_SEND_TYPES
 
 _CHUNK = 2000
@@ -33,9 +35,11 @@ class Drift:
     # Stored events that break a rule ingest enforces (message id, event id,
     # which rule): recounting cannot repair them, a person must look.
     breaches: list[tuple[int, int, str]] = field(default_factory=list)
+    # Stored conversions the credit rules do not make, and the reverse.
+    conversions: list[ConversionDrift] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.counters or self.messages or self.breaches)
+        return bool(self.counters or self.messages or self.breaches or self.conversions)
 
 
 def _messages(campaign_id: int | None) -> Iterator[list[Message]]:
@@ -105,6 +109,7 @@ def find_drift(campaign_id: int | None = None) -> tuple[Drift, Counter, list[Mes
             drift.counters[key] = (stored.get(key, 0), expected.get(key, 0))
     drift.messages = [message.id for message in drifted]
     drift.breaches = rule_breaches(campaign_id)
+    drift.conversions = list(conversion_drift(campaign_id))
     return drift, expected, drifted
 
 
@@ -152,7 +157,12 @@ def repair(
     campaign_id: int | None, drift: Drift, expected: Counter, drifted: list[Message]
 ) -> None:
     """Moves every drifted counter to its recounted value (as a delta, so the
-    unique rows stay), and rewrites drifted messages' derived fields."""
+    unique rows stay), and rewrites drifted messages' derived fields.
+    Drifted conversions are attributed again first (which moves counters by
+    their own difference), then the counters are recounted."""
+    if drift.conversions:
+        repair_conversions(drift.conversions)
+        drift, expected, drifted = find_drift(campaign_id)
     campaign_of_action = dict(Action.objects.values_list("id", "campaign_id"))
     delta = {key: recounted - stored for key, (stored, recounted) in drift.counters.items()}
     with transaction.atomic():

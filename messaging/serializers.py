@@ -182,13 +182,31 @@ class TrackingSerializer(serializers.Serializer):
     links = TrackedLinkSerializer(many=True)
 
 
+class ConversionSerializer(serializers.Serializer):
+    event = serializers.IntegerField(help_text="the goal event's id")
+    event_id = serializers.CharField(help_text="the id the goal event was sent with")
+    name = serializers.CharField(help_text="the goal event's name")
+    occurred_at = serializers.DateTimeField(help_text="when the goal event happened")
+
+
 class MessageDetailSerializer(MessageSerializer):
-    # The view attaches these (messaging.api.message_timeline / message_tracking).
+    # The view attaches these (messaging.api.message_timeline / message_tracking /
+    # message_conversions).
     events = MessageEventSerializer(many=True, source="timeline")
     tracking = TrackingSerializer()
+    conversions = ConversionSerializer(
+        many=True, help_text="the goal events this message is credited with, oldest first"
+    )
 
     class Meta(MessageSerializer.Meta):
-        fields = [*MessageSerializer.Meta.fields, "subject", "body", "events", "tracking"]
+        fields = [
+            *MessageSerializer.Meta.fields,
+            "subject",
+            "body",
+            "events",
+            "tracking",
+            "conversions",
+        ]
         read_only_fields = fields
 
 

@@ -139,7 +139,7 @@ def callbacks_deliver(callbacks: list[dict], *, now: datetime | None = None) -> 
     applies them (provider events and recipient actions in one batch, then
     goal events through attribution). A callback carries its virtual time in
     "at"; without one it happens now. Returns how many were applied."""
-    from messaging.attribution import person_event_record
+    from messaging.conversions import person_event_record
     from messaging.ingest import apply_events
     from messaging.models import Person
 

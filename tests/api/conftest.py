@@ -47,6 +47,7 @@ ENDPOINTS = [
     ("get", "/api/v1/campaigns/", None),
     ("post", "/api/v1/campaigns/", {"name": "c"}),
     ("get", "/api/v1/campaigns/1/", None),
+    ("patch", "/api/v1/campaigns/1/", {"attribution": {"window_hours": 24}}),
     ("post", "/api/v1/campaigns/1/actions/", {"name": "a", "channel": "email", "body": "b"}),
     ("get", "/api/v1/campaigns/1/metrics/", None),
     ("post", "/api/v1/send/", {"action": 1, "people": ["p"]}),

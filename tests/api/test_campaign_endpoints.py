@@ -4,7 +4,18 @@ from campaigns.models import Action, Campaign, Link
 
 pytestmark = pytest.mark.django_db
 
-CAMPAIGN_FIELDS = {"id", "name", "conversion_event", "conversion_window_hours", "created_at"}
+CAMPAIGN_FIELDS = {
+    "id",
+    "name",
+    "conversion_event",
+    "conversion_window_hours",
+    # Issue 11 (CONTRACT.md "Conversions"): the credit rule and window, and
+    # the state of re-attribution after an edit.
+    "attribution",
+    "attribution_state",
+    "attribution_progress",
+    "created_at",
+}
 ACTION_FIELDS = {
     "id",
     "campaign",
@@ -32,6 +43,8 @@ def test_creating_a_campaign_answers_201_with_the_default_window(api):
     body = response.json()
     assert set(body) == CAMPAIGN_FIELDS | {"actions"}
     assert body["conversion_window_hours"] == 168
+    assert body["attribution"] == {"rule": "last_reached", "window_hours": 168}
+    assert body["attribution_state"] == "current"
     assert body["actions"] == []
     assert Campaign.objects.get().conversion_event == "purchase"
 

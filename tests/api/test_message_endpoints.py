@@ -176,7 +176,8 @@ def test_a_message_shows_its_events_oldest_first_with_the_implied_ones(api):
     response = api.get(f"/api/v1/messages/{message.id}/")
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == MESSAGE_FIELDS | {"subject", "body", "events", "tracking"}
+    # "conversions": issue 11 (CONTRACT.md "Conversions").
+    assert set(body) == MESSAGE_FIELDS | {"subject", "body", "events", "tracking", "conversions"}
     events = body["events"]
     assert all(set(event) == EVENT_FIELDS for event in events)
     assert [(e["type"], e["source"]) for e in events] == [

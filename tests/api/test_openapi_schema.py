@@ -13,6 +13,7 @@ EXPECTED_OPERATIONS = {
     ("get", "/api/v1/campaigns/"),
     ("post", "/api/v1/campaigns/"),
     ("get", "/api/v1/campaigns/{id}/"),
+    ("patch", "/api/v1/campaigns/{id}/"),  # CONTRACT.md "Conversions" (issue 11)
     ("post", "/api/v1/campaigns/{id}/actions/"),
     ("get", "/api/v1/campaigns/{id}/metrics/"),
     ("post", "/api/v1/send/"),

@@ -1,7 +1,7 @@
 import pytest
 
 from campaigns.vocabulary import Channel
-from messaging.attribution import person_event_record
+from messaging.conversions import person_event_record
 from messaging.models import Message
 from tests.factories import action, at, campaign, event, message, person
 from tests.ingest.helpers import apply, assert_no_drift, metrics
@@ -120,10 +120,14 @@ def test_an_event_with_another_name_converts_nothing(setup):
     assert convert(recipient, 10, name="signup") == []
 
 
-def test_a_later_bounce_does_not_move_a_conversion(setup):
-    _, email, _, recipient = setup
+def test_a_later_hard_bounce_takes_the_conversion_away(setup):
+    # Issue 11 reverses the earlier rule ("a later bounce does not move a
+    # conversion"): the bounce says the message never stayed delivered.
+    goal, email, _, recipient = setup
     msg = sent(message(action_obj=email, person_obj=recipient), 0, delivered=1)
     convert(recipient, 10)
     apply(event(msg, "bounced", 30, bounce_type="hard"))
     msg.refresh_from_db()
-    assert msg.status == "converted" and msg.converted_at == at(10)
+    assert msg.status == "bounced" and msg.converted_at is None
+    assert metrics(goal)["counts"]["converted"] == 0
+    assert_no_drift()

@@ -4,7 +4,10 @@ from messaging.reconcile import find_drift, repair
 
 
 class Command(BaseCommand):
-    help = "Recounts every metric from the event log, prints the drift; exits 1 on drift."
+    help = (
+        "Recounts every metric and attributes every goal event again from the event log, "
+        "prints the drift; exits 1 on drift."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--campaign", type=int, help="Only this campaign's counters.")
@@ -21,12 +24,22 @@ class Command(BaseCommand):
             self.stdout.write(f"drift message {message_id}: derived fields differ from its events")
         for message_id, event_id, rule in drift.breaches:
             self.stdout.write(f"rule broken by message {message_id} event {event_id}: {rule}")
+        for conversion in drift.conversions:
+            what = (
+                "stored, but the credit rule does not make it"
+                if conversion.stored
+                else "made by the credit rule, but not stored"
+            )
+            self.stdout.write(
+                f"drift conversion {conversion.key} of message {conversion.message_id}: {what}"
+            )
         scope = f"campaign {campaign}" if campaign else "all campaigns"
         if not drift:
             self.stdout.write(f"No drift: {len(expected)} counters match the event log ({scope}).")
             return
         summary = (
-            f"{len(drift.counters)} counters and {len(drift.messages)} messages drift ({scope})."
+            f"{len(drift.counters)} counters, {len(drift.messages)} messages and "
+            f"{len(drift.conversions)} conversions drift ({scope})."
         )
         if fix:
             repair(campaign, drift, expected, drifted)

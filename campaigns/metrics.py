@@ -215,6 +215,25 @@ def _block(raw: Mapping[str, int], scope: Collection[str]) -> dict[str, Any]:
     return {"counts": counts, "totals": totals, "rates": rates}
 
 
+def metric_block(raw: Mapping[str, int], scope: Collection[str]) -> dict[str, Any]:
+    """counts, totals and rates of any slice of counters (a mailbox provider's)."""
+    return _block(raw, scope)
+
+
+# Bulk-sender requirements of Gmail and Yahoo (February 2024): spam
+# complaints (spammed / delivered) under 0.3 %, ideally under 0.1 %.
+SPAM_RATE_WARNING = 0.001
+SPAM_RATE_DANGER = 0.003
+
+
+def spam_rate_status(*spam_rates: float | None) -> str:
+    """ "danger" when a rate reaches 0.3 %, "warning" at 0.1 %, else "ok"."""
+    worst = max((value for value in spam_rates if value is not None), default=None)
+    if worst is None or worst < SPAM_RATE_WARNING:
+        return "ok"
+    return "danger" if worst >= SPAM_RATE_DANGER else "warning"
+
+
 def status_buckets(raw: Mapping[str, int]) -> dict[str, int]:
     """Every message sits in exactly one bucket, its current status."""
     return {status: raw.get(current_metric(status), 0) for status in Status.values}
@@ -286,7 +305,14 @@ def campaign_metrics(campaign: Campaign, *, basis: str = SeriesBasis.SEND) -> di
         },
         "links": [links[key] for key in sorted(links)],
         "series": [row for _, row in sorted(series.items()) if any(row[m] for m in SERIES)],
+        **_deliverability(campaign.id, overall),
     }
+
+
+def _deliverability(campaign_id: int, overall: Counter) -> dict[str, Any]:
+    from campaigns.deliverability import campaign_deliverability
+
+    return campaign_deliverability(campaign_id, overall)
 
 
 def campaigns_overview(campaign_ids: Iterable[int]) -> dict[int, dict[str, Any]]:

@@ -228,6 +228,14 @@ TIDINGS_SIMULATOR_SENDGRID_KEY = env_str("TIDINGS_SIMULATOR_SENDGRID_KEY")
 TIDINGS_WEBHOOK_MAX_BYTES = env_int("TIDINGS_WEBHOOK_MAX_BYTES", 5 * 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(TIDINGS_WEBHOOK_MAX_BYTES, 2_621_440)
 
+# Deliverability: hours after which a sent message with no delivery report is
+# stale; proxies (addresses or CIDR ranges) whose X-Forwarded-For is trusted
+# for the client address of tracking hits; Apple Mail Privacy Protection's
+# proxy ranges (the data file shipped in messaging/tracking/data/ unless set).
+TIDINGS_STALE_HOURS = env_int("TIDINGS_STALE_HOURS", 24, minimum=1)
+TIDINGS_TRUSTED_PROXIES = env_list("TIDINGS_TRUSTED_PROXIES")
+TIDINGS_APPLE_PROXY_RANGES_FILE = env_str("TIDINGS_APPLE_PROXY_RANGES_FILE")
+
 # Provider secrets: comma-separated lists so a secret can be rotated.
 SENDGRID_WEBHOOK_VERIFICATION_KEY = env_list("SENDGRID_WEBHOOK_VERIFICATION_KEY")
 TWILIO_AUTH_TOKEN = env_list("TWILIO_AUTH_TOKEN")

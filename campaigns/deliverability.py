@@ -184,8 +184,11 @@ def sender_health(blocks: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     bulk-sender thresholds."""
     from campaigns import metrics
 
-    gmail = blocks[GMAIL]["rates"]["spam"]
-    yahoo = blocks[YAHOO]["rates"]["spam"]
+    def spam_rate(provider: str) -> float | None:
+        counts = blocks[provider]["counts"]
+        return metrics.rate(counts["spammed"], counts["delivered"])
+
+    gmail, yahoo = spam_rate(GMAIL), spam_rate(YAHOO)
     return {
         "gmail_spam_rate": gmail,
         "yahoo_spam_rate": yahoo,

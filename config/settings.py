@@ -1,3 +1,4 @@
+import ipaddress
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -234,6 +235,13 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = max(TIDINGS_WEBHOOK_MAX_BYTES, 2_621_440)
 # proxy ranges (the data file shipped in messaging/tracking/data/ unless set).
 TIDINGS_STALE_HOURS = env_int("TIDINGS_STALE_HOURS", 24, minimum=1)
 TIDINGS_TRUSTED_PROXIES = env_list("TIDINGS_TRUSTED_PROXIES")
+for _proxy in TIDINGS_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"TIDINGS_TRUSTED_PROXIES: {_proxy!r} is not an address or CIDR range"
+        ) from None
 TIDINGS_APPLE_PROXY_RANGES_FILE = env_str("TIDINGS_APPLE_PROXY_RANGES_FILE")
 
 # Provider secrets: comma-separated lists so a secret can be rotated.

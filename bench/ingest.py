@@ -16,6 +16,9 @@ from django.db import connection, transaction
 BATCH = 1000
 
 
+_DOMAINS = ("gmail.com", "outlook.com", "yahoo.co.jp", "icloud.com", "example.com")
+
+
 def run(scale: float) -> dict:
     from bench.common import rate
     from campaigns.models import Action, Campaign, Link
@@ -33,7 +36,9 @@ def run(scale: float) -> dict:
     link = Link.objects.create(action=action, url="https://example.com/x", position=0)
     people = Person.objects.bulk_create(
         [
-            Person(external_id=f"bench-ingest-{i}", email=f"b{i}@example.com")
+            # Recipients at every mailbox provider, so ingest moves the
+            # per-provider counters of each (campaigns.deliverability).
+            Person(external_id=f"bench-ingest-{i}", email=f"b{i}@{_DOMAINS[i % len(_DOMAINS)]}")
             for i in range(n_messages)
         ],
         batch_size=5000,

@@ -3,7 +3,11 @@
 One campaign (email, SMS and push steps) whose messages spread over two
 weeks at every stage of the journey, written in bulk with SQL
 (INSERT ... SELECT generate_series) together with their counter rows, which
-is what the pages read. Timed through Django's test Client (the whole
+is what the pages read. Email recipients spread over every mailbox
+provider (gmail.com, outlook.com, yahoo.com, icloud.com, hotmail.co.uk,
+googlemail.com, example.com), so the deliverability section has five
+providers, the top 20 of 25 bounce reasons and stale messages to count.
+Timed through Django's test Client (the whole
 request in process: URL routing, session, queries, template), median of
 many requests after a warm-up:
 
@@ -69,7 +73,10 @@ INSERT INTO messaging_message
      clicked_at, converted_at, bounced_at, spammed_at, unsubscribed_at, failed_at, bounce_type,
      failure_reason, open_count, click_count, send_attempts, created_at, updated_at)
 SELECT %(campaign)s, action_id, %(person_base)s + (n %% %(people)s), channel,
-       CASE channel WHEN 'email' THEN 'p' || (n %% %(people)s) || '@example.com'
+       CASE channel WHEN 'email' THEN 'p' || (n %% %(people)s) || '@'
+                                      || (ARRAY['gmail.com', 'outlook.com', 'yahoo.com',
+                                                'icloud.com', 'example.com', 'hotmail.co.uk',
+                                                'googlemail.com'])[1 + (n %% %(people)s) %% 7]
                     WHEN 'sms' THEN '+1555' || lpad((n %% %(people)s)::text, 7, '0')
                     ELSE 'token-' || (n %% %(people)s) END,
        'Winter sale', 'Hello, our winter sale starts today: https://example.com/sale', 'simulated',
@@ -134,6 +141,61 @@ SELECT %(campaign)s, action_id, basis, bucket, metric, count(*) FROM (
 ) AS moments
 GROUP BY 1, 2, 3, 4, 5
 """
+# The same counters per mailbox provider (email only; campaigns.deliverability),
+# and the bounce reasons.
+_MAILBOX = """
+ALTER TABLE m ADD COLUMN mp text;
+UPDATE m SET mp = CASE split_part(address, '@', 2)
+    WHEN 'gmail.com' THEN 'gmail' WHEN 'googlemail.com' THEN 'gmail'
+    WHEN 'outlook.com' THEN 'microsoft' WHEN 'hotmail.co.uk' THEN 'microsoft'
+    WHEN 'yahoo.com' THEN 'yahoo' WHEN 'icloud.com' THEN 'apple' ELSE 'other' END
+WHERE channel = 'email';
+"""
+_MAILBOX_ACTION_COUNTERS = """
+INSERT INTO campaigns_actioncounter (campaign_id, action_id, metric, value)
+SELECT %(campaign)s, action_id, 'mp.' || mp || '.' || metric, value FROM (
+    SELECT action_id, mp, 'messages' AS metric, count(*) AS value FROM e GROUP BY 1, 2
+    UNION ALL SELECT action_id, mp, 'current_' || status, count(*) FROM e GROUP BY 1, 2, 3
+    UNION ALL SELECT action_id, mp, 'sent', count(sent_at) FROM e GROUP BY 1, 2
+    UNION ALL SELECT action_id, mp, 'delivered', count(delivered_at) FROM e GROUP BY 1, 2
+    UNION ALL SELECT action_id, mp, 'opened', count(opened_at) FROM e GROUP BY 1, 2
+    UNION ALL SELECT action_id, mp, 'clicked', count(clicked_at) FROM e GROUP BY 1, 2
+    UNION ALL SELECT action_id, mp, 'converted', count(converted_at) FROM e GROUP BY 1, 2
+    UNION ALL SELECT action_id, mp, 'bounced', count(bounced_at) FROM e GROUP BY 1, 2
+    UNION ALL SELECT action_id, mp, 'hard_bounced', count(bounced_at) FROM e GROUP BY 1, 2
+    UNION ALL SELECT action_id, mp, 'reached_denominator', count(delivered_at) FROM e
+              GROUP BY 1, 2
+    UNION ALL SELECT action_id, mp, 'opens', sum(open_count) FROM e GROUP BY 1, 2
+    UNION ALL SELECT action_id, mp, 'clicks', sum(click_count) FROM e GROUP BY 1, 2
+) AS counts
+WHERE value > 0
+"""
+_MAILBOX_SERIES_COUNTERS = """
+INSERT INTO campaigns_seriescounter (campaign_id, action_id, basis, bucket, metric, value)
+SELECT %(campaign)s, action_id, basis, bucket, 'mp.' || mp || '.' || metric, count(*) FROM (
+    SELECT action_id, mp, 'send' AS basis,
+           date_trunc('hour', coalesce(sent_at, created_at)) AS bucket, metric
+    FROM e, LATERAL (VALUES ('sent', sent_at), ('delivered', delivered_at),
+                            ('opened', opened_at), ('clicked', clicked_at),
+                            ('converted', converted_at), ('bounced', bounced_at)) AS v(metric, at)
+    WHERE at IS NOT NULL
+    UNION ALL
+    SELECT action_id, mp, 'event', date_trunc('hour', at), metric
+    FROM e, LATERAL (VALUES ('sent', sent_at), ('delivered', delivered_at),
+                            ('opened', opened_at), ('clicked', clicked_at),
+                            ('converted', converted_at), ('bounced', bounced_at)) AS v(metric, at)
+    WHERE at IS NOT NULL
+) AS moments
+GROUP BY 1, 2, 3, 4, 5
+"""
+# 25 distinct reasons, so the page lists the top 20 of more.
+_BOUNCE_REASONS = """
+INSERT INTO campaigns_bouncereasoncounter (campaign_id, action_id, bounce_type, reason, value)
+SELECT %(campaign)s, action_id, bounce_type,
+       'recipient rejected ' || chr(97 + (id %% 25)::int) || ' by policy', count(*)
+FROM e WHERE bounced_at IS NOT NULL
+GROUP BY 1, 2, 3, 4
+"""
 _LINK_COUNTERS = """
 INSERT INTO campaigns_linkcounter (campaign_id, link_id, metric, value)
 SELECT %(campaign)s, link_id, metric, value FROM (
@@ -150,11 +212,23 @@ def _rebuild_counters(cursor, ids: dict) -> None:
     cursor.execute("DELETE FROM campaigns_seriescounter WHERE campaign_id = %s", [ids["campaign"]])
     cursor.execute("DELETE FROM campaigns_linkcounter WHERE campaign_id = %s", [ids["campaign"]])
     cursor.execute(
+        "DELETE FROM campaigns_bouncereasoncounter WHERE campaign_id = %s", [ids["campaign"]]
+    )
+    cursor.execute(
         "CREATE TEMP TABLE m ON COMMIT DROP AS SELECT * FROM messaging_message"
         " WHERE campaign_id = %s",
         [ids["campaign"]],
     )
-    for sql in (_ACTION_COUNTERS, _SERIES_COUNTERS, _LINK_COUNTERS):
+    cursor.execute(_MAILBOX)
+    cursor.execute("CREATE TEMP TABLE e ON COMMIT DROP AS SELECT * FROM m WHERE mp IS NOT NULL")
+    for sql in (
+        _ACTION_COUNTERS,
+        _SERIES_COUNTERS,
+        _LINK_COUNTERS,
+        _MAILBOX_ACTION_COUNTERS,
+        _MAILBOX_SERIES_COUNTERS,
+        _BOUNCE_REASONS,
+    ):
         cursor.execute(sql, ids)
 
 
@@ -172,6 +246,7 @@ def _grow(ids: dict, first: int, last: int, people: int) -> None:
         cursor.execute("VACUUM ANALYZE messaging_message")
         cursor.execute("ANALYZE campaigns_actioncounter")
         cursor.execute("ANALYZE campaigns_seriescounter")
+        cursor.execute("ANALYZE campaigns_bouncereasoncounter")
 
 
 def _timer(client, url: str):
@@ -215,6 +290,7 @@ def run(scale: float) -> dict:
         cursor.execute(
             "TRUNCATE messaging_messageevent, messaging_message, messaging_person,"
             " campaigns_actioncounter, campaigns_seriescounter, campaigns_linkcounter,"
+            " campaigns_bouncereasoncounter,"
             " campaigns_link, campaigns_action, campaigns_campaign RESTART IDENTITY CASCADE"
         )
         _people(cursor, people)

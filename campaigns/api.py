@@ -169,6 +169,11 @@ METRICS_KEYS = (
     "by_channel",
     "links",
     "series",
+    # Deliverability (CONTRACT.md).
+    "by_mailbox_provider",
+    "bounce_reasons",
+    "sender_health",
+    "stale",
 )
 
 

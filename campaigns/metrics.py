@@ -28,7 +28,7 @@ from campaigns.models import (
     SeriesBasis,
     SeriesCounter,
 )
-from campaigns.vocabulary import BounceType, Status
+from campaigns.vocabulary import BounceType, Channel, Status
 
 # Reached counts: unique messages that ever reached the milestone.
 REACHED = (
@@ -268,6 +268,24 @@ def _block(units: Sequence[Unit]) -> dict[str, Any]:
     return {"counts": counts, "totals": totals, "rates": rates, "terms": terms}
 
 
+def email_block(actions: Iterable[tuple[bool, Mapping[str, int]]]) -> dict[str, Any]:
+    """counts, totals and rates of email counters of some actions, each given
+    as (its open-tracking switch, its counters) — a mailbox provider's slice."""
+    return _block([Unit(Channel.EMAIL, opens, raw) for opens, raw in actions])
+
+
+SPAM_RATE_WARNING = 0.001
+SPAM_RATE_DANGER = 0.003
+
+
+def spam_rate_status(*spam_rates: float | None) -> str:
+    """ "danger" when a rate reaches 0.3 %, "warning" at 0.1 %, else "ok"."""
+    worst = max((value for value in spam_rates if value is not None), default=None)
+    if worst is None or worst < SPAM_RATE_WARNING:
+        return "ok"
+    return "danger" if worst >= SPAM_RATE_DANGER else "warning"
+
+
 def status_buckets(raw: Mapping[str, int]) -> dict[str, int]:
     """Every message sits in exactly one bucket, its current status."""
     return {status: raw.get(current_metric(status), 0) for status in Status.values}
@@ -345,7 +363,16 @@ def campaign_metrics(campaign: Campaign, *, basis: str = SeriesBasis.SEND) -> di
         },
         "links": [links[key] for key in sorted(links)],
         "series": [row for _, row in sorted(series.items()) if any(row[m] for m in SERIES)],
+        **_deliverability(campaign.id, units),
     }
+
+
+def _deliverability(campaign_id: int, units: Sequence[Unit]) -> dict[str, Any]:
+    from campaigns.deliverability import campaign_deliverability
+
+    return campaign_deliverability(
+        campaign_id, [(unit.opens, unit.raw) for unit in units if unit.channel == Channel.EMAIL]
+    )
 
 
 def campaigns_overview(campaign_ids: Iterable[int]) -> dict[int, dict[str, Any]]:

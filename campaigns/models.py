@@ -215,3 +215,28 @@ class SeriesCounter(models.Model):
 
     def __str__(self) -> str:
         return f"action {self.action_id} {self.basis} {self.bucket:%Y-%m-%d %H}h {self.metric}"
+
+
+class BounceReasonCounter(models.Model):
+    """Bounced messages by normalised reason (campaigns.deliverability), per
+    action and bounce type: the campaign's most frequent bounce reasons."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE)
+    action = models.ForeignKey(Action, on_delete=models.CASCADE)
+    bounce_type = models.CharField(max_length=4)
+    reason = models.CharField(max_length=200)
+    value = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["action", "bounce_type", "reason"], name="bouncereasoncounter_key"
+            ),
+        ]
+        indexes = [
+            # Campaign metrics: the top bounce reasons of one campaign.
+            models.Index(fields=["campaign"], name="bouncereasoncounter_camp_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"action {self.action_id} {self.bounce_type} {self.reason!r} = {self.value}"

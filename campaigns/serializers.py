@@ -21,7 +21,7 @@ from campaigns.models import (
     Campaign,
     Link,
 )
-from campaigns.vocabulary import Channel
+from campaigns.vocabulary import BounceType, Channel
 from config.outbound import OutboundRefused, outbound_url_check
 
 # Clock skew we tolerate on timestamps sent to us (CONTRACT.md).
@@ -283,9 +283,37 @@ class LinkMetrics(serializers.Serializer):
     unique_clicks = serializers.IntegerField()
 
 
+class BounceReason(serializers.Serializer):
+    bounce_type = serializers.ChoiceField(choices=BounceType.choices)
+    reason = serializers.CharField(help_text="normalised: codes, addresses and ids stripped")
+    count = serializers.IntegerField()
+
+
+class SenderHealth(serializers.Serializer):
+    gmail_spam_rate = _rate()
+    yahoo_spam_rate = _rate()
+    # A plain string in the schema: an enum named "status" would collide
+    # with the message status enum's component name.
+    status = serializers.CharField(
+        help_text='"ok", "warning" (a spam rate ≥ 0.1 %) or "danger" (≥ 0.3 %)'
+    )
+
+
+class StaleCounts(serializers.Serializer):
+    awaiting_delivery = serializers.IntegerField()
+    stuck_in_pipeline = serializers.IntegerField()
+
+
 class CampaignMetricsSerializer(MetricBlock):
     campaign = serializers.IntegerField()
     by_action = ActionMetrics(many=True)
     by_channel = serializers.DictField(child=MetricBlock(), help_text="keyed by channel name")
     links = LinkMetrics(many=True)
     series = SeriesRow(many=True)
+    by_mailbox_provider = serializers.DictField(
+        child=MetricBlock(),
+        help_text="email only, by recipient domain: gmail, microsoft, yahoo, apple, other",
+    )
+    bounce_reasons = BounceReason(many=True, help_text="the 20 most frequent")
+    sender_health = SenderHealth()
+    stale = StaleCounts()

@@ -11,7 +11,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
-from campaigns import metrics
+from campaigns import deliverability, deliverability_page, metrics
 from campaigns.charts import CHART_METRICS, GRANULARITIES, series_chart
 from campaigns.models import Campaign, Link, SeriesBasis
 from campaigns.templatetags.tidings import count, pct
@@ -97,7 +97,8 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
         sort = DEFAULT_SORT
     campaigns = list(Campaign.objects.only("id", "name", "conversion_event", "created_at"))
     overview = metrics.campaigns_overview(c.id for c in campaigns)
-    rows = [{"campaign": c, "m": overview[c.id]} for c in campaigns]
+    health = deliverability.campaigns_sender_health(c.id for c in campaigns)
+    rows = [{"campaign": c, "m": overview[c.id], "health": health[c.id]} for c in campaigns]
     rows = _sorted(rows, sort)
     active, descending = sort.removeprefix("-"), sort.startswith("-")
     columns = []
@@ -240,5 +241,6 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "granularities": (("auto", "Auto"), ("hour", "Hourly"), ("day", "Daily")),
             "table_counts": TABLE_COUNTS,
             "rate_headers": [RATE_LABELS[name] for name in TABLE_RATES],
+            "deliverability": deliverability_page.section(m, campaign.id),
         },
     )

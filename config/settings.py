@@ -1,3 +1,4 @@
+import ipaddress
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -303,6 +304,21 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = max(TIDINGS_WEBHOOK_MAX_BYTES, 2_621_440)
 TIDINGS_OUTBOUND_ALLOW_PRIVATE = env_bool("TIDINGS_OUTBOUND_ALLOW_PRIVATE", False)
 # API request bodies (a 1,000-person send is ~50 kB).
 TIDINGS_API_MAX_BYTES = env_int("TIDINGS_API_MAX_BYTES", 1024 * 1024, minimum=1024)
+
+# Deliverability: hours after which a sent message with no delivery report is
+# stale; proxies (addresses or CIDR ranges) whose X-Forwarded-For is trusted
+# for the client address of tracking hits; Apple Mail Privacy Protection's
+# proxy ranges (the data file shipped in messaging/tracking/data/ unless set).
+TIDINGS_STALE_HOURS = env_int("TIDINGS_STALE_HOURS", 24, minimum=1)
+TIDINGS_TRUSTED_PROXIES = env_list("TIDINGS_TRUSTED_PROXIES")
+for _proxy in TIDINGS_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"TIDINGS_TRUSTED_PROXIES: {_proxy!r} is not an address or CIDR range"
+        ) from None
+TIDINGS_APPLE_PROXY_RANGES_FILE = env_str("TIDINGS_APPLE_PROXY_RANGES_FILE")
 
 # Provider secrets: comma-separated lists so a secret can be rotated.
 SENDGRID_WEBHOOK_VERIFICATION_KEY = env_list("SENDGRID_WEBHOOK_VERIFICATION_KEY")

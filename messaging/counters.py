@@ -14,14 +14,14 @@ from collections.abc import Mapping, Sequence
 
 from django.db import connection, models
 
-from campaigns.models import ActionCounter, Link, LinkCounter, SeriesCounter
+from campaigns.models import ActionCounter, BounceReasonCounter, Link, LinkCounter, SeriesCounter
 
 
 def apply_delta(delta: Mapping[tuple, int], campaign_of_action: Mapping[int, int]) -> None:
     """Increment counters by ``delta`` (keys as campaigns.metrics builds them).
     Rows are upserted in key order so concurrent batches lock them in the same
     order and cannot deadlock."""
-    action_rows, link_rows, series_rows = [], [], []
+    action_rows, link_rows, series_rows, bounce_rows = [], [], [], []
     link_campaigns = _link_campaigns({key[1] for key in delta if key[0] == "link"})
     for key, value in delta.items():
         if not value:
@@ -33,6 +33,11 @@ def apply_delta(delta: Mapping[tuple, int], campaign_of_action: Mapping[int, int
         elif kind == "link":
             _, link_id, metric = key
             link_rows.append((link_campaigns[link_id], link_id, metric, value))
+        elif kind == "bounce":  # campaigns.deliverability
+            _, action_id, bounce_type, reason = key
+            bounce_rows.append(
+                (campaign_of_action[action_id], action_id, bounce_type, reason, value)
+            )
         else:
             _, action_id, basis, bucket, metric = key
             series_rows.append(
@@ -56,6 +61,12 @@ def apply_delta(delta: Mapping[tuple, int], campaign_of_action: Mapping[int, int
             ["campaign", "action", "basis", "bucket", "metric", "value"],
             4,
             sorted(series_rows, key=lambda r: (r[1], r[2], r[3], r[4])),
+        ),
+        _upsert(
+            BounceReasonCounter,
+            ["campaign", "action", "bounce_type", "reason", "value"],
+            3,
+            sorted(bounce_rows, key=lambda r: (r[1], r[2], r[3])),
         ),
     ]
     statements = [statement for statement in statements if statement is not None]

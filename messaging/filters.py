@@ -1,5 +1,6 @@
 """The delivery log's filters (CONTRACT.md): ``campaign``, ``action``,
-``channel``, ``status``, ``q`` (address or person), ``since``, ``until``.
+``channel``, ``status``, ``q`` (address or person), ``since``, ``until``,
+``stale`` (CONTRACT.md "Deliverability").
 
 One FilterSet for the /deliveries/ page and the API's message list, so both
 answer the same rows. Every filter keeps the query on an index that serves
@@ -17,6 +18,7 @@ from django.db.models.functions import Lower
 from django.db.models.lookups import Exact
 from django.utils.dateparse import parse_datetime
 
+from campaigns.deliverability import STALE_KINDS, stale_q
 from campaigns.vocabulary import Channel, Status
 from messaging.audience.suppression import normalise_address
 from messaging.models import Message, Person, Suppression, SuppressionReason
@@ -78,10 +80,21 @@ class MessageFilter(django_filters.FilterSet):
         field_name="created_at", lookup_expr="gte", label="Created at or after"
     )
     until = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt", label="Created before")
+    stale = django_filters.ChoiceFilter(
+        choices=[(kind, kind.replace("_", " ").capitalize()) for kind in STALE_KINDS],
+        method="filter_stale",
+        label="Stale: sent with no delivery report (awaiting_delivery) or stuck queued or "
+        "attempted (stuck_in_pipeline)",
+    )
 
     class Meta:
         model = Message
-        fields = ["campaign", "action", "channel", "status", "q", "since", "until"]
+        fields = ["campaign", "action", "channel", "status", "q", "since", "until", "stale"]
+
+    def filter_stale(self, queryset, name, value):
+        # campaigns.deliverability's condition, served by message_awaiting_idx
+        # (with a campaign) or the status and pipeline indexes.
+        return queryset.filter(stale_q(value)) if value else queryset
 
     def filter_q(self, queryset, name, value):
         value = value.strip()

@@ -32,7 +32,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from campaigns import channels
+from campaigns import channels, deliverability
 from campaigns.metrics import contribution_delta, message_contribution
 from campaigns.models import Link
 from campaigns.vocabulary import Channel, EventType, Source, Status
@@ -174,12 +174,20 @@ def opens_tracked(message: Message | LockedMessage) -> bool:
     return tracked
 
 
-def contribution_of(message: Message | LockedMessage, state: MessageState | None) -> Counter:
-    return message_contribution(
+def contribution_of(
+    message: Message | LockedMessage,
+    state: MessageState | None,
+    facts: Iterable[EventFact] = (),
+) -> Counter:
+    out = message_contribution(
         action_id=message.action_id,
         channel=message.channel,
         state=state,
         created_at=message.created_at,
+    )
+    # Deliverability counters (by mailbox provider, bounce reasons): email only.
+    return deliverability.add_contribution(
+        out, channel=message.channel, address=message.address, state=state, facts=facts
     )
 
 
@@ -261,11 +269,12 @@ def apply_events(events: Sequence[Event], *, strict: bool = False) -> IngestResu
             after_facts = before_facts + [_fact(event) for event in new_events]
             before = state_of_message(message, before_facts)
             after = state_of_message(message, after_facts)
-            if after == before:
+            if after == before and not deliverability.moves_counters(new_events):
                 continue  # history only: nothing derived moves
             delta.update(
                 contribution_delta(
-                    contribution_of(message, before), contribution_of(message, after)
+                    contribution_of(message, before, before_facts),
+                    contribution_of(message, after, after_facts),
                 )
             )
             if after is not None:
@@ -543,7 +552,9 @@ def messages_discard(
             facts[message_id].append(fact)
         delta: Counter = Counter()
         for message in messages:
-            before = contribution_of(message, state_of_message(message, facts[message.id]))
+            before = contribution_of(
+                message, state_of_message(message, facts[message.id]), facts[message.id]
+            )
             delta.update(contribution_delta(before, Counter()))
             message.discarded_at = now
             message.updated_at = now

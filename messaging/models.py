@@ -3,6 +3,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Lower
 
+from campaigns.deliverability import REPORTING_CHANNELS
 from campaigns.models import Action, Campaign, Link
 from campaigns.vocabulary import BounceType, Channel, EventType, Source, Status
 
@@ -145,7 +146,18 @@ class Message(models.Model):
                 name="message_provider_id_idx",
                 condition=~Q(provider_message_id=""),
             ),
-            # Pipeline: claim queued work, sweep stuck attempts.
+            # Deliverability: messages awaiting a delivery report, per
+            # campaign, by send time (stale=awaiting_delivery; the
+            # condition is campaigns.deliverability.stale_q's).
+            models.Index(
+                fields=["campaign", "sent_at"],
+                name="message_awaiting_idx",
+                condition=Q(
+                    status="sent", channel__in=REPORTING_CHANNELS, discarded_at__isnull=True
+                ),
+            ),
+            # Pipeline: claim queued work, sweep stuck attempts (and the
+            # deliverability view's stuck_in_pipeline).
             models.Index(
                 fields=["status", "updated_at"],
                 name="message_pipeline_idx",

@@ -12,7 +12,13 @@ from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from campaigns.models import Action, ActionCounter, LinkCounter, SeriesCounter
+from campaigns.models import (
+    Action,
+    ActionCounter,
+    BounceReasonCounter,
+    LinkCounter,
+    SeriesCounter,
+)
 from messaging import counters
 from messaging.ingest import (
     assign_state,
@@ -75,7 +81,7 @@ def recount(campaign_id: int | None = None) -> tuple[Counter, list[Message]]:
             facts[row["message_id"]].append(fact_of(row))
         for message in chunk:
             state = state_of_message(message, facts[message.id])
-            expected.update(contribution_of(message, state))
+            expected.update(contribution_of(message, state, facts[message.id]))
             if state is not None and assign_state(message, state):
                 drifted.append(message)
     return +expected, drifted
@@ -97,6 +103,10 @@ def stored_counters(campaign_id: int | None = None) -> Counter:
         "action_id", "basis", "bucket", "metric", "value"
     ):
         stored[("series", action_id, basis, bucket, metric)] += value
+    for action_id, bounce_type, reason, value in scoped(BounceReasonCounter).values_list(
+        "action_id", "bounce_type", "reason", "value"
+    ):
+        stored[("bounce", action_id, bounce_type, reason)] += value
     return stored
 
 
@@ -171,7 +181,8 @@ def repair(
             with connection.cursor() as cursor:
                 cursor.execute(
                     "LOCK TABLE campaigns_actioncounter, campaigns_linkcounter, "
-                    "campaigns_seriescounter IN SHARE ROW EXCLUSIVE MODE"
+                    "campaigns_seriescounter, campaigns_bouncereasoncounter "
+                    "IN SHARE ROW EXCLUSIVE MODE"
                 )
         counters.apply_delta(delta, campaign_of_action)
         save_message_states(drifted, timezone.now())

@@ -1,7 +1,9 @@
 """Machine traffic on tracking URLs (DESIGN.md "Machine traffic"): a HEAD
-request, or a user agent that the maintained crawler-user-agents list
-recognises. Nothing else: no timing heuristics. (Provider flags such as
-SendGrid's sg_machine_open are read by the provider parsers.)"""
+request, a user agent that the maintained crawler-user-agents list
+recognises, or (for the open pixel) a fetch from Apple Mail Privacy
+Protection's proxies (DESIGN.md "Deliverability"). Nothing else: no timing
+heuristics. (Provider flags such as SendGrid's sg_machine_open are read by
+the provider parsers.)"""
 
 from __future__ import annotations
 
@@ -27,3 +29,24 @@ def is_bot_user_agent(user_agent: str) -> bool:
 
 def is_machine_request(request: HttpRequest) -> bool:
     return request.method == "HEAD" or is_bot_user_agent(request.headers.get("User-Agent", ""))
+
+
+# Why a hit is machine traffic (the event's detail "machine_reason").
+HEAD_REQUEST = "head_request"
+BOT_USER_AGENT = "bot_user_agent"
+APPLE_MPP = "apple_mpp"
+
+
+def machine_reason(request: HttpRequest, *, open_pixel: bool = False) -> str | None:
+    """Why this hit is machine traffic, or None for a person. Apple's proxies
+    prefetch images, so they make an open a machine's, never a click."""
+    if request.method == "HEAD":
+        return HEAD_REQUEST
+    if is_bot_user_agent(request.headers.get("User-Agent", "")):
+        return BOT_USER_AGENT
+    if open_pixel:
+        from messaging.tracking import apple_mpp, clientip
+
+        if apple_mpp.is_apple_proxy(clientip.client_ip(request)):
+            return APPLE_MPP
+    return None

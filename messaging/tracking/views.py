@@ -79,11 +79,13 @@ def _token(token: str) -> tokens.TrackingToken | None:
         return None
 
 
-def _detail(request: HttpRequest) -> dict[str, Any]:
+def _detail(request: HttpRequest, machine_reason: str | None = None) -> dict[str, Any]:
     user_agent = request.headers.get("User-Agent", "")
     detail: dict[str, Any] = {"method": request.method, "user_agent": user_agent[:500]}
     if bots.is_bot_user_agent(user_agent):
         detail["bot"] = True
+    if machine_reason:
+        detail["machine_reason"] = machine_reason
     return detail
 
 
@@ -113,12 +115,13 @@ def open_pixel(request: HttpRequest, token: str) -> HttpResponse:
     exists = Message.objects.filter(pk=parsed.message_id, discarded_at__isnull=True).exists()
     if not exists:
         return HttpResponseNotFound()
+    reason = bots.machine_reason(request, open_pixel=True)
     _record(
         type=EventType.OPENED,
         message_id=parsed.message_id,
         occurred_at=timezone.now(),
-        machine=bots.is_machine_request(request),
-        detail=_detail(request),
+        machine=reason is not None,
+        detail=_detail(request, reason),
     )
     return _never_cache(HttpResponse(PIXEL, content_type="image/gif"))
 
@@ -148,6 +151,6 @@ def click_redirect(request: HttpRequest, token: str) -> HttpResponse:
         link_id=parsed.link_id,
         occurred_at=timezone.now(),
         machine=bots.is_machine_request(request),
-        detail=_detail(request),
+        detail=_detail(request, bots.machine_reason(request)),
     )
     return _never_cache(HttpResponseRedirect(url))

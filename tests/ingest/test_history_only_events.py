@@ -28,9 +28,13 @@ def test_acceptance_deferral_unknown_and_machine_traffic_move_nothing():
 
     after = counters_snapshot()
     changed = {key for key in after.keys() | before.keys() if after[key] != before[key]}
+    # Only the machine counters, and their copies under the recipient's
+    # mailbox provider (issue 16: person@example.com is "other").
     assert changed == {
         ("action", msg.action_id, "machine_opens"),
         ("action", msg.action_id, "machine_clicks"),
+        ("action", msg.action_id, "mp.other.machine_opens"),
+        ("action", msg.action_id, "mp.other.machine_clicks"),
     }
     totals = metrics(msg.campaign)["totals"]
     assert totals == {"opens": 0, "clicks": 0, "machine_opens": 1, "machine_clicks": 1}

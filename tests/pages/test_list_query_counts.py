@@ -10,8 +10,9 @@ from tests.pages.helpers import bulk_messages
 
 pytestmark = pytest.mark.django_db
 
-# session, user, then the page's own: campaigns + their counters.
-CAMPAIGNS_LIST = 4
+# session, user, then the page's own: campaigns + their counters + their
+# Gmail and Yahoo spam counters (the sender-health flag, issue 16).
+CAMPAIGNS_LIST = 5
 # session, user, the page of messages, the campaign and action pickers.
 DELIVERY_LOG = 5
 

@@ -44,6 +44,22 @@ or <a href="https://example.com/pricing">compare plans</a>.</p>
 </body></html>"""
 
 
+# Recipients spread over the mailbox providers roughly as a consumer list is
+# (the deliverability section breaks email down by them); by the person's
+# number, so the seeded random sequence stays as it was.
+_DEMO_DOMAINS = (
+    *("gmail.com",) * 9,
+    *("outlook.com", "hotmail.com", "live.co.uk"),
+    *("yahoo.com", "aol.com"),
+    *("icloud.com", "me.com"),
+    *("example.com",) * 4,
+)
+
+
+def _demo_domain(n: int) -> str:
+    return _DEMO_DOMAINS[(n * 7) % len(_DEMO_DOMAINS)]
+
+
 @dataclass(frozen=True)
 class Step:
     campaign: str
@@ -156,7 +172,7 @@ class Command(BaseCommand):
                     external_id=f"demo-{seed}-{n:05d}",
                     # A few people lack an address for a channel: their
                     # messages become undeliverable with that reason.
-                    email=f"{handle}@example.com" if rng.random() > 0.03 else "",
+                    email=f"{handle}@{_demo_domain(n)}" if rng.random() > 0.03 else "",
                     phone=f"+1555{rng.randrange(10**7):07d}" if rng.random() > 0.15 else "",
                     push_token=f"fcm-{rng.getrandbits(64):016x}" if rng.random() > 0.35 else "",
                     attributes={

@@ -1,0 +1,296 @@
+"""Deliverability (DESIGN.md, CONTRACT.md "Deliverability"): counters by
+mailbox provider, bounce reasons, the bulk-sender spam thresholds and stale
+messages.
+
+Writing side: ``add_contribution`` extends one email message's metric
+contribution (campaigns.metrics.message_contribution) with the same action
+and series counters under its mailbox provider (metric ``mp.<provider>.<metric>``)
+and, for a bounced message, one bounce-reason counter. messaging.ingest moves
+the counters by the difference before and after, reconcile_metrics recounts
+them, exactly as the headline counters.
+
+Reading side: ``campaign_deliverability`` turns those counters into the
+metrics answer's ``by_mailbox_provider``, ``bounce_reasons`` and
+``sender_health``, and counts ``stale`` messages with one indexed query each.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Q, Sum
+from django.utils import timezone
+
+from campaigns import channels
+from campaigns.mailbox import APPLE, GMAIL, MAILBOX_PROVIDERS, MICROSOFT, OTHER, YAHOO
+from campaigns.mailbox import mailbox_provider as mailbox_provider
+from campaigns.vocabulary import Channel, EventType, Status
+
+__all__ = [
+    "APPLE",
+    "GMAIL",
+    "MAILBOX_PROVIDERS",
+    "MICROSOFT",
+    "OTHER",
+    "YAHOO",
+    "add_contribution",
+    "campaign_deliverability",
+    "mailbox_metric",
+    "normalise_bounce_reason",
+]
+
+MAILBOX_PREFIX = "mp."
+TOP_BOUNCE_REASONS = 20
+REASON_LENGTH = 200
+NO_REASON = "(no reason given)"
+STUCK_AFTER = timedelta(hours=1)
+STALE_KINDS = ("awaiting_delivery", "stuck_in_pipeline")
+# Channels whose provider reports delivery: a message sent there and never
+# heard of again is "awaiting delivery" (the capability table decides).
+REPORTING_CHANNELS = tuple(
+    sorted(str(c) for c in channels.CAPABILITIES if channels.reports_delivery(c))
+)
+PIPELINE_STATUSES = (Status.QUEUED, Status.ATTEMPTED)
+
+
+def mailbox_metric(provider: str, metric: str) -> str:
+    return f"{MAILBOX_PREFIX}{provider}.{metric}"
+
+
+@lru_cache(maxsize=8)
+def _prefix(provider: str) -> str:
+    return mailbox_metric(provider, "")
+
+
+# --- Bounce reasons -------------------------------------------------------------
+
+_URL = re.compile(r"\b(?:https?://|www\.)\S+")
+_EMAIL = re.compile(r"<?[^\s<>@\"'(),;:]+@[^\s<>\"'(),;:]+>?")
+_SMTP_PREFIX = re.compile(r"^\s*(?:smtp|x-postfix|x-unix)\s*;\s*")
+_ENHANCED = re.compile(r"#?\b[245]\.\d{1,3}\.\d{1,3}\b")
+_BASIC = re.compile(r"\b[245]\d\d(?=[\s\-:.,;)]|$)")
+_IPV4 = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b")
+_IPV6 = re.compile(r"\[?\b(?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4}\b\]?")
+_HOST = re.compile(r"\b[a-z0-9-]+(?:\.[a-z0-9-]+)+\b")
+_BRACKETED = re.compile(r"[\[(<{][^\])>}]{0,80}[\])>}]")
+# An id: a token with a digit in it (queue ids, message ids, hex, dates).
+_ID = re.compile(r"\b[\w-]*\d[\w-]*\b")
+_NOT_WORD = re.compile(r"[^a-z']+")
+
+
+@lru_cache(maxsize=4096)
+def normalise_bounce_reason(text: str) -> str:
+    """A bounce text with what varies per message stripped: SMTP basic and
+    enhanced status codes, addresses, URLs, host names, IP addresses and ids
+    (any token holding a digit), then lower-cased with punctuation folded,
+    so "550 5.1.1 <ada@example.com>: user unknown" and "550-5.1.1 User
+    unknown (bob@example.org)" both read "user unknown"."""
+    s = (text or "").lower()
+    s = _SMTP_PREFIX.sub("", s)
+    s = _URL.sub(" ", s)
+    s = _EMAIL.sub(" ", s)
+    s = _ENHANCED.sub(" ", s)
+    s = _BASIC.sub(" ", s)
+    s = _IPV4.sub(" ", s)
+    s = _IPV6.sub(" ", s)
+    s = _HOST.sub(" ", s)
+    s = _BRACKETED.sub(" ", s)
+    s = _ID.sub(" ", s)
+    s = " ".join(word.strip("'") for word in _NOT_WORD.sub(" ", s).split())
+    s = " ".join(word for word in s.split() if word)
+    return s[:REASON_LENGTH].strip() or NO_REASON
+
+
+def _bounce_reason(facts: Iterable[Any]) -> str:
+    """The reason of the message's latest human bounce (the one that sets its
+    bounce type in the status engine)."""
+    latest = None
+    for fact in facts:
+        if fact.type != EventType.BOUNCED or fact.machine:
+            continue
+        if latest is None or (fact.occurred_at, fact.key) > (latest.occurred_at, latest.key):
+            latest = fact
+    return latest.reason if latest is not None else ""
+
+
+# --- Writing --------------------------------------------------------------------
+
+
+def moves_counters(new_events: Iterable[Any]) -> bool:
+    """Whether events that leave a message's state unchanged still move its
+    deliverability counters: a later bounce carries a new reason."""
+    return any(event.type == EventType.BOUNCED and not event.machine for event in new_events)
+
+
+def add_contribution(
+    out: dict[tuple, int], *, channel: str, address: str, state: Any, facts: Iterable[Any]
+) -> dict[tuple, int]:
+    """Adds an email message's deliverability counters to its contribution
+    ``out`` (as message_contribution built it): each action and series
+    counter again under the recipient's mailbox provider, and a bounced
+    message's normalised reason. Other channels add nothing."""
+    if channel != Channel.EMAIL or not out:
+        return out
+    prefix = _prefix(mailbox_provider(address))
+    extra: dict[tuple, int] = {}
+    action_id = None
+    for key, value in out.items():
+        kind = key[0]
+        if kind == "action":
+            action_id = key[1]
+            extra[("action", key[1], prefix + key[2])] = value
+        elif kind == "series":
+            extra[("series", key[1], key[2], key[3], prefix + key[4])] = value
+    bounce_type = getattr(state, "bounce_type", None)
+    if bounce_type and action_id is not None:
+        reason = normalise_bounce_reason(_bounce_reason(facts))
+        extra[("bounce", action_id, bounce_type, reason)] = 1
+    out.update(extra)
+    return out
+
+
+# --- Reading --------------------------------------------------------------------
+
+
+def mailbox_raw(raw: Mapping[str, int]) -> dict[str, Counter]:
+    """Per mailbox provider, its counters under their plain metric names."""
+    split: dict[str, Counter] = {provider: Counter() for provider in MAILBOX_PROVIDERS}
+    for metric, value in raw.items():
+        if not metric.startswith(MAILBOX_PREFIX):
+            continue
+        provider, _, name = metric[len(MAILBOX_PREFIX) :].partition(".")
+        if provider in split:
+            split[provider][name] += value
+    return split
+
+
+def by_mailbox_provider(
+    actions: Iterable[tuple[bool, Mapping[str, int]]],
+) -> dict[str, dict[str, Any]]:
+    """The metric blocks per mailbox provider of some email actions, each given
+    as (its open-tracking switch, its counters), so an action whose open
+    tracking is off counts in no open rate (campaigns.metrics)."""
+    from campaigns import metrics
+
+    split: dict[str, list[tuple[bool, Counter]]] = {p: [] for p in MAILBOX_PROVIDERS}
+    for opens, raw in actions:
+        for provider, counts in mailbox_raw(raw).items():
+            split[provider].append((opens, counts))
+    return {provider: metrics.email_block(slices) for provider, slices in split.items()}
+
+
+def sender_health(blocks: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Gmail's and Yahoo's spam rates (spammed / delivered) against the
+    bulk-sender thresholds."""
+    from campaigns import metrics
+
+    def spam_rate(provider: str) -> float | None:
+        counts = blocks[provider]["counts"]
+        return metrics.rate(counts["spammed"], counts["delivered"])
+
+    gmail, yahoo = spam_rate(GMAIL), spam_rate(YAHOO)
+    return {
+        "gmail_spam_rate": gmail,
+        "yahoo_spam_rate": yahoo,
+        "status": metrics.spam_rate_status(gmail, yahoo),
+    }
+
+
+def campaigns_sender_health(campaign_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """``sender_health`` of many campaigns in one query (the campaigns list)."""
+    from campaigns.models import ActionCounter
+
+    ids = list(campaign_ids)
+    names = [
+        mailbox_metric(provider, metric)
+        for provider in (GMAIL, YAHOO)
+        for metric in ("spammed", "delivered")
+    ]
+    raw: dict[int, Counter] = {campaign_id: Counter() for campaign_id in ids}
+    for campaign_id, metric, value in (
+        ActionCounter.objects.filter(campaign_id__in=ids, metric__in=names)
+        .values("campaign_id", "metric")
+        .annotate(total=Sum("value"))
+        .values_list("campaign_id", "metric", "total")
+    ):
+        raw[campaign_id][metric] += value
+    return {
+        campaign_id: sender_health(by_mailbox_provider([(True, counts)]))
+        for campaign_id, counts in raw.items()
+    }
+
+
+def bounce_reasons(campaign_id: int, limit: int = TOP_BOUNCE_REASONS) -> list[dict[str, Any]]:
+    from campaigns.models import BounceReasonCounter
+
+    rows = (
+        BounceReasonCounter.objects.filter(campaign_id=campaign_id)
+        .values("bounce_type", "reason")
+        .annotate(count=Sum("value"))
+        .filter(count__gt=0)
+        .order_by("-count", "bounce_type", "reason")[:limit]
+    )
+    return [
+        {"bounce_type": row["bounce_type"], "reason": row["reason"], "count": row["count"]}
+        for row in rows
+    ]
+
+
+def stale_hours() -> int:
+    return int(getattr(settings, "TIDINGS_STALE_HOURS", 24))
+
+
+def stale_q(kind: str, now: datetime | None = None) -> Q:
+    """The messages of one stale kind, written so that its partial index
+    (Message.Meta.indexes) serves it: awaiting delivery is status "sent" (no
+    delivery, bounce or failure since: any of them moves the status on) on a
+    channel that reports delivery, sent before the cut-off; stuck is queued
+    or attempted with no progress for an hour."""
+    now = now or timezone.now()
+    if kind == "awaiting_delivery":
+        return Q(
+            status=Status.SENT,
+            channel__in=REPORTING_CHANNELS,
+            discarded_at__isnull=True,
+            sent_at__lt=now - timedelta(hours=stale_hours()),
+        )
+    if kind == "stuck_in_pipeline":
+        return Q(
+            status__in=PIPELINE_STATUSES,
+            discarded_at__isnull=True,
+            updated_at__lt=now - STUCK_AFTER,
+        )
+    raise ValueError(f"unknown stale kind {kind!r}")
+
+
+def stale_counts(campaign_id: int, now: datetime | None = None) -> dict[str, int]:
+    from messaging.models import Message
+
+    now = now or timezone.now()
+    # One count per kind, each with its whole condition in the WHERE clause
+    # (a FILTER over the campaign's messages would read all of them).
+    return {
+        kind: Message.objects.filter(stale_q(kind, now), campaign_id=campaign_id).count()
+        for kind in STALE_KINDS
+    }
+
+
+def campaign_deliverability(
+    campaign_id: int, email_actions: Sequence[tuple[bool, Mapping[str, int]]]
+) -> dict[str, Any]:
+    """The metrics answer's deliverability keys; ``email_actions`` are the
+    campaign's email actions as (open-tracking switch, counters), which
+    campaign_metrics has at hand."""
+    blocks = by_mailbox_provider(email_actions)
+    return {
+        "by_mailbox_provider": blocks,
+        "bounce_reasons": bounce_reasons(campaign_id),
+        "sender_health": sender_health(blocks),
+        "stale": stale_counts(campaign_id),
+    }

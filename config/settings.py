@@ -98,7 +98,8 @@ else:
     # Server-side prepared statements give the OFFSET/keyset queries generic
     # plans that can be 10x slower; we batch instead of repeating statements.
     _db["OPTIONS"] = {"prepare_threshold": None}
-    _db["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME", "test_tidings")}
+    # One test database per database name, so checkouts side by side never share one.
+    _db["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME", f"test_{_db['NAME']}")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -194,6 +195,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "messaging.sweep_webhooks",
         "schedule": env_int("TIDINGS_WEBHOOK_SWEEP_INTERVAL_SECONDS", 30, minimum=1),
     },
+    # Suppressions whose expiry passed: removed, the expiry recorded.
+    "expire-suppressions": {
+        "task": "messaging.expire_suppressions",
+        "schedule": env_int("TIDINGS_SUPPRESSION_SWEEP_INTERVAL_SECONDS", 300, minimum=1),
+    },
 }
 
 # --- Tidings ----------------------------------------------------------------
@@ -215,6 +221,10 @@ TIDINGS_SEND_CHUNK_SIZE = env_int("TIDINGS_SEND_CHUNK_SIZE", 100, minimum=1)
 TIDINGS_SEND_MAX_TRIES = env_int("TIDINGS_SEND_MAX_TRIES", 5, minimum=1)
 TIDINGS_SEND_RETRY_BASE_SECONDS = env_int("TIDINGS_SEND_RETRY_BASE_SECONDS", 30, minimum=0)
 TIDINGS_SEND_STALE_SECONDS = env_int("TIDINGS_SEND_STALE_SECONDS", 600, minimum=1)
+# Soft-bounce policy (CONTRACT.md): this many consecutive soft bounces of one
+# address (a delivery in between resets the count) suppress it for this many days.
+TIDINGS_SOFT_BOUNCE_LIMIT = env_int("TIDINGS_SOFT_BOUNCE_LIMIT", 3, minimum=1)
+TIDINGS_SOFT_BOUNCE_SUPPRESS_DAYS = env_int("TIDINGS_SOFT_BOUNCE_SUPPRESS_DAYS", 7, minimum=1)
 # Capture backend: how long its answer takes after it has recorded a batch.
 TIDINGS_CAPTURE_LATENCY_MS = env_int("TIDINGS_CAPTURE_LATENCY_MS", 0)
 # Simulated providers: seed, speed (virtual seconds per real second for live

@@ -44,6 +44,7 @@ from messaging.events import Event
 from messaging.ingest import apply_events, lock_options
 from messaging.models import Message, Person
 from messaging.sending.backends import Outcome, SendRequest, SendResult, backend_for
+from messaging.sending.rendering import message_headers
 from messaging.sending.services import _attempt_time, _presend_events, messages_enqueue
 from messaging.webhooks.inbox import webhook_requests_match_waiting
 
@@ -216,6 +217,7 @@ def _claim(
             ),
             person_id=message.person_id,
             action_id=message.action_id,
+            headers=message_headers(message),
         )
         for message in to_send
     ]

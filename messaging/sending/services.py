@@ -45,6 +45,10 @@ NO_ADDRESS = {
 }
 
 
+# The channels whose messages go to the person (an unsubscribe stops them).
+ADDRESSED_TO_PERSON = frozenset({Channel.EMAIL, Channel.SMS, Channel.PUSH, Channel.AIRSHIP})
+
+
 class NotAllowed(ValueError):
     """The message is not in a state that allows this (API callers answer 409)."""
 
@@ -76,7 +80,9 @@ def presend_verdict(
     """Why this message must not reach a provider: (event type, reason), or None."""
     if person.deleted_at is not None:
         return EventType.UNDELIVERABLE, REASON_DELETED
-    if person.unsubscribed_at is not None:
+    if person.unsubscribed_at is not None and message.channel in ADDRESSED_TO_PERSON:
+        # Slack and webhook actions go to their action's target, not to the
+        # person: an unsubscribe does not stop them.
         return EventType.UNDELIVERABLE, REASON_UNSUBSCRIBED
     if not message.address:
         return EventType.UNDELIVERABLE, NO_ADDRESS[message.channel]

@@ -19,10 +19,13 @@ from django.utils.html import format_html
 
 from campaigns.vocabulary import Status
 from messaging import sending
+from messaging.audience import admin as audience_admin
+from messaging.audience.audit import AuditSource
 from messaging.audience.suppression import (
     AlreadySuppressed,
     normalise_address,
     person_delete,
+    person_resubscribe,
     person_unsubscribe,
     suppression_add,
     suppression_remove,
@@ -65,25 +68,110 @@ class DeletedFilter(_SetFilter):
 
 @admin.register(Person)
 class PersonAdmin(admin.ModelAdmin):
-    list_display = ("external_id", "email", "phone", "unsubscribed_at", "deleted_at", "created_at")
+    list_display = (
+        "external_id",
+        "email",
+        "phone",
+        "unsubscribed_at",
+        "deleted_at",
+        "erased_at",
+        "created_at",
+    )
     list_filter = (UnsubscribedFilter, DeletedFilter)
     search_fields = ("external_id", "email", "phone")
-    readonly_fields = ("unsubscribed_at", "deleted_at", "created_at", "updated_at")
-    actions = ("unsubscribe_people", "delete_people")
+    readonly_fields = (
+        "unsubscribed_at",
+        "deleted_at",
+        "erased_at",
+        "created_at",
+        "updated_at",
+        "subscription",
+        "suppressions",
+        "recent_messages",
+        "audit_trail",
+    )
+    fieldsets = (
+        (None, {"fields": ("external_id", "email", "phone", "push_token", "attributes")}),
+        (
+            "Why didn't they get our email?",
+            {"fields": ("subscription", "suppressions", "recent_messages", "audit_trail")},
+        ),
+        ("Markers", {"fields": ("unsubscribed_at", "deleted_at", "erased_at", "created_at")}),
+    )
+    actions = ("unsubscribe_people", "resubscribe_people", "delete_people")
     show_full_result_count = False
+    change_form_template = "admin/messaging/person/change_form.html"
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return (
+                (None, {"fields": ("external_id", "email", "phone", "push_token", "attributes")}),
+            )
+        return super().get_fieldsets(request, obj)
+
+    def has_subscription_permission(self, request: HttpRequest) -> bool:
+        # Issue 12 wires the deliverability permission (unsubscribe/resubscribe).
+        return request.user.has_perm("messaging.change_person")
+
+    def has_erase_permission(self, request: HttpRequest) -> bool:
+        # Issue 12 wires the deliverability permission (erase).
+        return request.user.has_perm("messaging.change_person")
+
+    def get_urls(self):
+        own = [
+            path(
+                "<path:object_id>/erase/",
+                self.admin_site.admin_view(self.erase_view),
+                name="messaging_person_erase",
+            )
+        ]
+        return own + super().get_urls()
+
+    def erase_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return audience_admin.erase_view(self, request, object_id)
+
+    def render_change_form(self, request, context, *args, **kwargs):
+        context["has_erase_permission"] = self.has_erase_permission(request)
+        return super().render_change_form(request, context, *args, **kwargs)
+
+    @admin.display(description="Subscription")
+    def subscription(self, obj: Person) -> str:
+        return audience_admin.person_subscription(obj)
+
+    @admin.display(description="Suppressions of their address")
+    def suppressions(self, obj: Person) -> str:
+        return audience_admin.person_suppressions(obj)
+
+    @admin.display(description="Messages (newest first)")
+    def recent_messages(self, obj: Person) -> str:
+        return audience_admin.person_messages(obj)
+
+    @admin.display(description="Audit trail")
+    def audit_trail(self, obj: Person) -> str:
+        return audience_admin.person_trail(obj)
 
     def has_delete_permission(self, request, obj=None):
         # Messages keep their person (history stays): "delete" marks the
         # person deleted through the service instead.
         return False
 
-    @admin.action(description="Unsubscribe the selected people", permissions=["change"])
+    @admin.action(description="Unsubscribe the selected people", permissions=["subscription"])
     def unsubscribe_people(self, request: HttpRequest, queryset) -> None:
+        change = audience_admin.admin_change(request)
         with transaction.atomic():
             people = list(queryset.filter(unsubscribed_at__isnull=True))
             for person in people:
-                person_unsubscribe(person=person)
+                person_unsubscribe(person=person, change=change, reason="unsubscribed in the admin")
         self.message_user(request, f"Unsubscribed {len(people)} people.", messages.SUCCESS)
+
+    @admin.action(description="Resubscribe the selected people", permissions=["subscription"])
+    def resubscribe_people(self, request: HttpRequest, queryset) -> None:
+        change = audience_admin.admin_change(request)
+        with transaction.atomic():
+            people = list(queryset.filter(unsubscribed_at__isnull=False))
+            for person in people:
+                person_resubscribe(person=person, change=change, reason="resubscribed in the admin")
+        self.message_user(request, f"Resubscribed {len(people)} people.", messages.SUCCESS)
 
     @admin.action(
         description="Delete the selected people (later messages: undeliverable)",
@@ -228,7 +316,7 @@ class MessageAdmin(admin.ModelAdmin):
 class SuppressionForm(forms.ModelForm):
     class Meta:
         model = Suppression
-        fields = ("address", "reason", "note")
+        fields = ("address", "reason", "note", "expires_at")
 
     def clean_address(self) -> str:
         address = normalise_address(self.cleaned_data["address"])
@@ -259,7 +347,15 @@ class ImportForm(forms.Form):
 @admin.register(Suppression)
 class SuppressionAdmin(admin.ModelAdmin):
     form = SuppressionForm
-    list_display = ("address", "reason", "note", "message_link", "created_by", "created_at")
+    list_display = (
+        "address",
+        "reason",
+        "note",
+        "message_link",
+        "created_by",
+        "created_at",
+        "expires_at",
+    )
     list_filter = ("reason",)
     search_fields = ("address", "note")
     list_select_related = ("created_by",)
@@ -269,15 +365,36 @@ class SuppressionAdmin(admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ("address", "reason", "note")
-        return ("address", "reason", "note", "message", "created_by", "created_at")
+            return ("address", "reason", "note", "expires_at")
+        return (
+            "address",
+            "reason",
+            "note",
+            "message",
+            "created_by",
+            "created_at",
+            "expires_at",
+            "audit_trail",
+        )
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ()
         # Once added, only the note is edited; a different address is a new
         # entry.
-        return ("address", "reason", "message", "created_by", "created_at")
+        return (
+            "address",
+            "reason",
+            "message",
+            "created_by",
+            "created_at",
+            "expires_at",
+            "audit_trail",
+        )
+
+    @admin.display(description="Audit trail of this address")
+    def audit_trail(self, obj: Suppression) -> str:
+        return audience_admin.address_trail(obj.address)
 
     @admin.display(description="Message")
     def message_link(self, obj: Suppression) -> str:
@@ -299,6 +416,8 @@ class SuppressionAdmin(admin.ModelAdmin):
                 reason=obj.reason,
                 note=obj.note,
                 created_by=request.user,
+                expires_at=obj.expires_at,
+                source=AuditSource.ADMIN,
             )
         except AlreadySuppressed:
             # Added by someone else between the form check and now: theirs
@@ -309,12 +428,22 @@ class SuppressionAdmin(admin.ModelAdmin):
         obj.created_by = created.created_by
 
     def delete_model(self, request, obj):
-        suppression_remove(suppression=obj)
+        suppression_remove(
+            suppression=obj,
+            source=AuditSource.ADMIN,
+            actor=request.user,
+            why="removed in the admin",
+        )
 
     def delete_queryset(self, request, queryset):
         with transaction.atomic():
             for suppression in queryset:
-                suppression_remove(suppression=suppression)
+                suppression_remove(
+                    suppression=suppression,
+                    source=AuditSource.ADMIN,
+                    actor=request.user,
+                    why="removed in the admin",
+                )
 
     def get_urls(self):
         own = [

@@ -19,7 +19,12 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 
-from messaging.audience.suppression import normalise_address
+from messaging.audience.audit import AuditSource, Change
+from messaging.audience.suppression import (
+    normalise_address,
+    suppressions_added,
+    suppressions_expire,
+)
 from messaging.models import Suppression, SuppressionReason
 
 EXPORT_COLUMNS = ("address", "reason", "note", "message", "created_by", "created_at")
@@ -123,6 +128,9 @@ def suppressions_import(
         )
 
     with transaction.atomic():
+        if not dry_run:
+            # An expired entry no longer suppresses: a new row replaces it.
+            suppressions_expire(addresses=list(candidates))
         existing = set(
             Suppression.objects.filter(address__in=candidates.keys()).values_list(
                 "address", flat=True
@@ -133,6 +141,8 @@ def suppressions_import(
         if not dry_run:
             # A concurrent add of the same address is skipped, not an error.
             Suppression.objects.bulk_create(new, ignore_conflicts=True, batch_size=1000)
+            change = Change(source=AuditSource.IMPORT, actor=created_by)
+            suppressions_added((row, change) for row in new)
         report.added = [row.address for row in new]
     return report
 

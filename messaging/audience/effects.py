@@ -8,7 +8,8 @@ effects, DESIGN.md "Suppression and subscriptions"), set-based:
   reactivation) clears it;
 - the soft-bounce policy: ``TIDINGS_SOFT_BOUNCE_LIMIT`` consecutive soft
   bounces of one address, with no delivery in between, suppress it for
-  ``TIDINGS_SOFT_BOUNCE_SUPPRESS_DAYS`` days.
+  ``TIDINGS_SOFT_BOUNCE_SUPPRESS_DAYS`` days; a delivery reported later,
+  dated after those bounces, lifts the entry again.
 
 Every change lands in the audit trail with its source and the message that
 caused it. Called by messaging.ingest inside the batch's transaction, with
@@ -28,7 +29,7 @@ from django.db import connection
 from django.utils import timezone
 
 from campaigns.vocabulary import BounceType, Channel, EventType, Source
-from messaging.audience.audit import AuditAction, AuditEntry, AuditSource, AuditSubject, Change
+from messaging.audience.audit import AuditAction, AuditSource, AuditSubject, Change, entry, record
 from messaging.audience.subscription import (
     SubscriptionEvent,
     people_resubscribe,
@@ -68,12 +69,15 @@ def apply_ingest_effects(
     resubscribes: dict[int, SubscriptionEvent] = {}
     soft_bounced: dict[str, set[str]] = defaultdict(set)  # normalised → raw addresses
     soft_cause: dict[str, tuple[datetime, int]] = {}
+    delivered: dict[str, set[str]] = defaultdict(set)  # normalised → raw addresses
     for message_id, new_events in new_by_message.items():
         message = messages[message_id]
         email = message.channel == Channel.EMAIL and bool(message.address)
         for event in new_events:
             if event.machine or event.type == EventType.REFUSED:
                 continue
+            if email and event.type in _DELIVERY_PROOF:
+                delivered[normalise_address(message.address)].add(message.address)
             reason = event.suppression
             if not reason:
                 if event.type == EventType.SPAMMED:
@@ -120,6 +124,8 @@ def apply_ingest_effects(
         people_unsubscribe(unsubscribes)
     if soft_bounced:
         soft_bounce_policy(soft_bounced, {a: cause[1] for a, cause in soft_cause.items()})
+    if delivered:
+        soft_bounce_recheck(delivered)
 
 
 def _sources(new_by_message: Mapping[int, Sequence[Any]]) -> dict[int, str]:
@@ -177,11 +183,39 @@ def _add_suppressions(
     return new
 
 
+def _streaks(addresses: Mapping[str, set[str]]) -> dict[str, int]:
+    """The current run of soft bounces of each address (normalised → the
+    raw addresses its messages carry): soft bounces since the latest
+    delivery or hard bounce, read from the event log."""
+    raw_addresses = sorted({raw for raws in addresses.values() for raw in raws})
+    history = (
+        MessageEvent.objects.filter(
+            message__channel=Channel.EMAIL,
+            message__address__in=raw_addresses,
+            type__in=[EventType.BOUNCED, *_DELIVERY_PROOF],
+            machine=False,
+        )
+        .order_by("-occurred_at")
+        .values_list("message__address", "type", "bounce_type")
+    )
+    streak: dict[str, int] = dict.fromkeys(addresses, 0)
+    stopped: set[str] = set()
+    for raw, type_, bounce_type in history:
+        address = normalise_address(raw)
+        if address in stopped or address not in addresses:
+            continue
+        if type_ == EventType.BOUNCED and bounce_type == BounceType.SOFT:
+            streak[address] += 1
+        else:
+            stopped.add(address)  # a delivery (or a hard bounce) ends the run
+    return streak
+
+
 def soft_bounce_policy(soft_bounced: Mapping[str, set[str]], causes: Mapping[str, int]) -> None:
     """Suppresses, for a limited time, each address whose latest soft
-    bounces number at least the limit with no delivery in between (and none
-    since the policy last suppressed it). Counted from the event log, so the
-    verdict does not depend on the order in which the events arrived."""
+    bounces number at least the limit with no delivery in between. Counted
+    from the event log, so the verdict does not depend on the order in which
+    the events arrived (see also ``soft_bounce_recheck``)."""
     limit = settings.TIDINGS_SOFT_BOUNCE_LIMIT
     now = timezone.now()
     already = set(
@@ -192,43 +226,6 @@ def soft_bounce_policy(soft_bounced: Mapping[str, set[str]], causes: Mapping[str
     candidates = {a: raw for a, raw in soft_bounced.items() if a not in already}
     if not candidates:
         return
-    raw_addresses = sorted({raw for raws in candidates.values() for raw in raws})
-    since = dict(
-        AuditEntry.objects.filter(
-            address__in=list(candidates),
-            subject=AuditSubject.SUPPRESSION,
-            action=AuditAction.ADDED,
-            source=AuditSource.POLICY,
-        )
-        .order_by("address", "-at")
-        .distinct("address")
-        .values_list("address", "at")
-        if connection.vendor == "postgresql"
-        else _latest_policy_adds(candidates)
-    )
-    history = (
-        MessageEvent.objects.filter(
-            message__channel=Channel.EMAIL,
-            message__address__in=raw_addresses,
-            type__in=[EventType.BOUNCED, *_DELIVERY_PROOF],
-            machine=False,
-        )
-        .order_by("-occurred_at")
-        .values_list("message__address", "type", "bounce_type", "occurred_at")
-    )
-    streak: dict[str, int] = defaultdict(int)
-    stopped: set[str] = set()
-    for raw, type_, bounce_type, occurred_at in history:
-        address = normalise_address(raw)
-        if address in stopped or address not in candidates:
-            continue
-        if type_ == EventType.BOUNCED and bounce_type == BounceType.SOFT:
-            if address in since and occurred_at <= since[address]:
-                stopped.add(address)
-                continue
-            streak[address] += 1
-        else:
-            stopped.add(address)  # a delivery (or a hard bounce) ends the streak
     days = settings.TIDINGS_SOFT_BOUNCE_SUPPRESS_DAYS
     rows = [
         Suppression(
@@ -238,21 +235,40 @@ def soft_bounce_policy(soft_bounced: Mapping[str, set[str]], causes: Mapping[str
             message_id=causes.get(address),
             expires_at=now + timedelta(days=days),
         )
-        for address, count in sorted(streak.items())
+        for address, count in sorted(_streaks(candidates).items())
         if count >= limit
     ]
     if rows:
         _add_suppressions(rows, source_of={}, source=AuditSource.POLICY)
 
 
-def _latest_policy_adds(candidates: Mapping[str, Any]) -> dict[str, datetime]:
-    latest: dict[str, datetime] = {}
-    for address, at in AuditEntry.objects.filter(
-        address__in=list(candidates),
-        subject=AuditSubject.SUPPRESSION,
-        action=AuditAction.ADDED,
-        source=AuditSource.POLICY,
-    ).values_list("address", "at"):
-        if address not in latest or at > latest[address]:
-            latest[address] = at
-    return latest
+def soft_bounce_recheck(delivered: Mapping[str, set[str]]) -> None:
+    """A delivery that arrives after the policy suppressed an address (a
+    late report, dated after the bounces) ends the run the entry stood on:
+    the entry is removed (source "policy"), as if the events had arrived in
+    order."""
+    entries = list(
+        Suppression.objects.filter(
+            address__in=list(delivered), reason=SuppressionReason.SOFT_BOUNCE
+        ).values("id", "address", "message_id")
+    )
+    if not entries:
+        return
+    streaks = _streaks({row["address"]: delivered[row["address"]] for row in entries})
+    limit = settings.TIDINGS_SOFT_BOUNCE_LIMIT
+    gone = [row for row in entries if streaks[row["address"]] < limit]
+    if not gone:
+        return
+    Suppression.objects.filter(id__in=[row["id"] for row in gone]).delete()
+    change = Change(source=AuditSource.POLICY)
+    record(
+        entry(
+            change=change,
+            subject=AuditSubject.SUPPRESSION,
+            action=AuditAction.REMOVED,
+            address=row["address"],
+            reason="delivered after the soft bounces (was soft_bounce)",
+            message_id=row["message_id"],
+        )
+        for row in gone
+    )

@@ -28,7 +28,9 @@ def test_the_api_records_who_added_and_who_removed_a_suppression_and_why(api, us
     response = api.post("/api/v1/suppressions/", {"address": "Ann@Example.com", "note": "asked"})
     assert response.status_code == 201
     entry_id = response.json()["id"]
-    assert api.delete(f"/api/v1/suppressions/{entry_id}/?reason=asked+to+get+mail").status_code == 204
+    assert (
+        api.delete(f"/api/v1/suppressions/{entry_id}/?reason=asked+to+get+mail").status_code == 204
+    )
 
     added, removed = trail(address="ann@example.com")
     assert (added.subject, added.action, added.source) == ("suppression", "added", "api")
@@ -180,7 +182,11 @@ def test_the_database_refuses_to_delete_or_rewrite_the_trail(api):
         "UPDATE messaging_auditentry SET action = 'removed'",
         "UPDATE messaging_auditentry SET at = at - interval '1 day'",
     ):
-        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
             cursor.execute(sql)
     assert AuditEntry.objects.get().action == "added"
 

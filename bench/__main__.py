@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = ["ingest", "webhooks", "pipeline", "metrics_api", "pages"]
+MODULES = ["ingest", "webhooks", "pipeline", "suppression", "metrics_api", "pages"]
 
 
 def main() -> int:

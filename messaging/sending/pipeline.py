@@ -42,10 +42,15 @@ from campaigns.models import Action
 from campaigns.vocabulary import EventType, Source, Status
 from messaging.events import Event
 from messaging.ingest import apply_events, lock_options
-from messaging.models import Message, Person
+from messaging.models import Message
 from messaging.sending.backends import Outcome, SendRequest, SendResult, backend_for
 from messaging.sending.rendering import message_headers
-from messaging.sending.services import _attempt_time, _presend_events, messages_enqueue
+from messaging.sending.services import (
+    _attempt_time,
+    _presend_events,
+    messages_enqueue,
+    presend_reads,
+)
 from messaging.webhooks.inbox import webhook_requests_match_waiting
 
 logger = logging.getLogger(__name__)
@@ -169,13 +174,8 @@ def _claim(
         if not messages:
             return []
         report.claimed = len(messages)
-        people = {
-            row["id"]: _Row(**row)
-            for row in Person.objects.filter(id__in={m.person_id for m in messages}).values(
-                "id", "external_id", "deleted_at", "unsubscribed_at"
-            )
-        }
-        events = _presend_events(messages, people, now)
+        people, suppressed = presend_reads(messages, now)
+        events = _presend_events(messages, people, now, suppressed)
         stopped = {event.message_id for event in events}
         report.stopped = len(stopped)
         to_send = [m for m in messages if m.id not in stopped]

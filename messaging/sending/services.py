@@ -21,7 +21,11 @@ from django.utils import timezone
 from campaigns.models import Action
 from campaigns.vocabulary import Channel, EventType, Source, Status
 from messaging import counters, ingest
-from messaging.audience.suppression import normalise_address, suppressed_addresses
+from messaging.audience.suppression import (
+    normalise_address,
+    presend_state,
+    suppressed_addresses,
+)
 from messaging.events import Event
 from messaging.ingest import apply_events, lock_options
 from messaging.models import Message, MessageEvent, Person
@@ -91,10 +95,25 @@ def presend_verdict(
     return None
 
 
+def presend_reads(messages: Sequence[Message], now: datetime) -> tuple[dict, set[str]]:
+    """The people's state and the suppressed addresses, in one round trip."""
+    return presend_state(
+        {m.person_id for m in messages},
+        {m.address for m in messages if m.channel == Channel.EMAIL},
+        now=now,
+    )
+
+
 def _presend_events(
-    messages: Sequence[Message], people: dict[int, Person], now: datetime
+    messages: Sequence[Message],
+    people: dict[int, Person],
+    now: datetime,
+    suppressed: set[str] | None = None,
 ) -> list[Event]:
-    suppressed = suppressed_addresses({m.address for m in messages if m.channel == Channel.EMAIL})
+    if suppressed is None:
+        suppressed = suppressed_addresses(
+            {m.address for m in messages if m.channel == Channel.EMAIL}, now=now
+        )
     events = []
     for message in messages:
         verdict = presend_verdict(
@@ -120,8 +139,8 @@ def messages_presend_check(messages: Sequence[Message], *, now: datetime | None 
     """Applies the pre-send verdicts in one batch; returns the ids that were
     stopped (suppressed or undeliverable) and must not be sent."""
     now = now or timezone.now()
-    people = Person.objects.in_bulk({m.person_id for m in messages})
-    events = _presend_events(messages, people, now)
+    people, suppressed = presend_reads(messages, now)
+    events = _presend_events(messages, people, now, suppressed)
     apply_events(events)
     return {event.message_id for event in events}
 

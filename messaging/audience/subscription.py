@@ -3,10 +3,11 @@ them: email, SMS, push, Airship; Slack and webhook actions go to their
 target and still go) and can be resubscribed. Each change is one audit row
 with its source and actor or cause.
 
-The batch forms serve ingest (provider events): a provider's unsubscribe
-that happened before the person's latest resubscribe changes nothing, and a
-resubscribe older than the current unsubscribe changes nothing, so the
-outcome does not depend on the order in which the events arrive.
+The batch forms serve ingest (provider events), whose audit rows are dated
+when the event happened: a provider's unsubscribe that happened before the
+person's latest resubscribe changes nothing, and a resubscribe older than
+the current unsubscribe changes nothing, so the outcome does not depend on
+the order in which the events arrive.
 """
 
 from __future__ import annotations
@@ -128,6 +129,7 @@ def people_unsubscribe(events: Mapping[int, SubscriptionEvent]) -> list[int]:
                 action=AuditAction.UNSUBSCRIBED,
                 person_id=p.id,
                 reason=events[p.id].reason or "unsubscribed",
+                at=events[p.id].occurred_at,
             )
             for p in changed
         )
@@ -136,27 +138,32 @@ def people_unsubscribe(events: Mapping[int, SubscriptionEvent]) -> list[int]:
 
 def people_resubscribe(events: Mapping[int, SubscriptionEvent]) -> list[int]:
     """Batch resubscribe (one event per person, the latest): people whose
-    unsubscribe is not later than the event. Returns their ids."""
+    unsubscribe is not later than the event. Returns their ids. A provider's
+    resubscribe for a person who is not unsubscribed is still recorded, so
+    an older unsubscribe that arrives after it changes nothing."""
     if not events:
         return []
-    people = list(
-        Person.objects.filter(id__in=list(events.keys()), unsubscribed_at__isnull=False).only(
-            "id", "unsubscribed_at"
-        )
-    )
-    changed = [p for p in people if p.unsubscribed_at <= events[p.id].occurred_at]
+    people = list(Person.objects.filter(id__in=list(events.keys())).only("id", "unsubscribed_at"))
+    changed = [
+        p
+        for p in people
+        if p.unsubscribed_at is not None and p.unsubscribed_at <= events[p.id].occurred_at
+    ]
+    already = [p for p in people if p.unsubscribed_at is None]
     for person in changed:
         person.unsubscribed_at = None
     if changed:
         Person.objects.bulk_update(changed, ["unsubscribed_at"], batch_size=1000)
-        record(
-            entry(
-                change=events[p.id].change,
-                subject=AuditSubject.SUBSCRIPTION,
-                action=AuditAction.RESUBSCRIBED,
-                person_id=p.id,
-                reason=events[p.id].reason or "resubscribed",
-            )
-            for p in changed
+    record(
+        entry(
+            change=events[p.id].change,
+            subject=AuditSubject.SUBSCRIPTION,
+            action=AuditAction.RESUBSCRIBED,
+            person_id=p.id,
+            reason=(events[p.id].reason or "resubscribed")
+            + ("" if p in changed else " (was not unsubscribed)"),
+            at=events[p.id].occurred_at,
         )
+        for p in [*changed, *already]
+    )
     return [p.id for p in changed]

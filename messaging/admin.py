@@ -23,6 +23,7 @@ from messaging.audience import admin as audience_admin
 from messaging.audience.audit import AuditSource
 from messaging.audience.suppression import (
     AlreadySuppressed,
+    active,
     normalise_address,
     person_delete,
     person_resubscribe,
@@ -321,7 +322,8 @@ class SuppressionForm(forms.ModelForm):
     def clean_address(self) -> str:
         address = normalise_address(self.cleaned_data["address"])
         validate_email(address)
-        taken = Suppression.objects.filter(address=address)
+        # An expired entry no longer suppresses: adding the address replaces it.
+        taken = Suppression.objects.filter(active(), address=address)
         if self.instance.pk:
             taken = taken.exclude(pk=self.instance.pk)
         if taken.exists():

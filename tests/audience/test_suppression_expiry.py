@@ -98,3 +98,35 @@ def test_the_api_refuses_an_expiry_in_the_past_or_without_a_zone(api, value):
 def test_the_sweeper_runs_on_a_schedule(settings):
     schedule = settings.CELERY_BEAT_SCHEDULE["expire-suppressions"]
     assert schedule["task"] == expire_suppressions.name == "messaging.expire_suppressions"
+
+
+def test_the_admin_adds_again_an_address_whose_entry_expired(admin_client):
+    from django.urls import reverse
+
+    add_expired("ann@example.com")
+    response = admin_client.post(
+        reverse("admin:messaging_suppression_add"),
+        {"address": "ann@example.com", "reason": "manual", "note": "again"},
+    )
+    assert response.status_code == 302, response.content
+    entry = Suppression.objects.get()
+    assert entry.note == "again" and entry.expires_at is None
+    actions = AuditEntry.objects.order_by("id").values_list("action", "source")
+    assert list(actions) == [("added", "api"), ("expired", "policy"), ("added", "admin")]
+
+
+def test_the_admin_sets_an_expiry_when_adding(admin_client):
+    from django.urls import reverse
+
+    response = admin_client.post(
+        reverse("admin:messaging_suppression_add"),
+        {
+            "address": "bob@example.com",
+            "reason": "manual",
+            "note": "",
+            "expires_at_0": "2999-01-01",
+            "expires_at_1": "12:00:00",
+        },
+    )
+    assert response.status_code == 302, response.content
+    assert Suppression.objects.get().expires_at.year == 2999

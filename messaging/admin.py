@@ -339,7 +339,8 @@ class SuppressionForm(forms.ModelForm):
 class ImportForm(forms.Form):
     file = forms.FileField(
         help_text="CSV with a header row: address, reason (manual, hard_bounce, "
-        "spam_complaint; manual when empty), note. Other columns are ignored."
+        "spam_complaint; manual when empty), note, expires_at (ISO 8601 with a zone; "
+        "empty = never). Other columns are ignored."
     )
     dry_run = forms.BooleanField(
         required=False, label="Dry run", help_text="Report what would happen; change nothing."

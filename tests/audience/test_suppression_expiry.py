@@ -130,3 +130,33 @@ def test_the_admin_sets_an_expiry_when_adding(admin_client):
     )
     assert response.status_code == 302, response.content
     assert Suppression.objects.get().expires_at.year == 2999
+
+
+def test_a_csv_import_takes_expires_at_and_an_export_carries_it(user):
+    from messaging.audience.suppression_csv import suppressions_export_lines, suppressions_import
+
+    report = suppressions_import(
+        data=(
+            b"address,reason,note,expires_at\n"
+            b"ann@example.com,manual,,2999-01-01T00:00:00+00:00\n"
+            b"bob@example.com,manual,,\n"
+            b"cat@example.com,manual,,2020-01-01T00:00:00Z\n"
+            b"dan@example.com,manual,,2999-01-01T00:00:00\n"
+            b"eve@example.com,manual,,2999-13-45T00:00:00Z\n"
+        ),
+        created_by=user,
+    )
+    assert sorted(report.added) == ["ann@example.com", "bob@example.com"]
+    assert [(row.value, row.reason) for row in report.invalid] == [
+        ("cat@example.com", "expires_at is in the past"),
+        ("dan@example.com", "expires_at is not an ISO 8601 time with a zone"),
+        ("eve@example.com", "expires_at is not an ISO 8601 time with a zone"),
+    ]
+    assert Suppression.objects.get(address="ann@example.com").expires_at.year == 2999
+    assert Suppression.objects.get(address="bob@example.com").expires_at is None
+    lines = list(suppressions_export_lines())
+    assert lines[0].strip().split(",")[-1] == "expires_at"
+    exported = "".join(lines)
+    # The export imports back as it is: nothing new, nothing invalid.
+    again = suppressions_import(data=exported.encode(), created_by=user)
+    assert again.added == [] and again.invalid == []

@@ -22,6 +22,7 @@ MODULES = [
     "metrics_api",
     "pages",
     "recovery",
+    "suppression",
     "attribution",
 ]
 

@@ -6,6 +6,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from campaigns import api as campaigns_api
 from messaging import api as messaging_api
+from messaging.audience import api as audience_api
 
 
 @csrf_exempt  # it changes nothing; a CSRF failure page would be HTML
@@ -29,6 +30,16 @@ urlpatterns = [
         "people/<path:external_id>/unsubscribe/",
         messaging_api.PersonUnsubscribe.as_view(),
         name="api-person-unsubscribe",
+    ),
+    path(
+        "people/<path:external_id>/resubscribe/",
+        audience_api.PersonResubscribe.as_view(),
+        name="api-person-resubscribe",
+    ),
+    path(
+        "people/<path:external_id>/erase/",
+        audience_api.PersonErase.as_view(),
+        name="api-person-erase",
     ),
     path("people/<path:external_id>/", messaging_api.PersonDetail.as_view(), name="api-person"),
     path("campaigns/", campaigns_api.CampaignListCreate.as_view(), name="api-campaigns"),
@@ -75,5 +86,6 @@ urlpatterns = [
         messaging_api.SuppressionDetail.as_view(),
         name="api-suppression",
     ),
+    path("audit/", audience_api.AuditList.as_view(), name="api-audit"),
     re_path(r"^(?P<rest>[\s\S]*)$", not_found),
 ]

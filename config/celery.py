@@ -10,7 +10,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("tidings")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["messaging", "messaging.sending", "messaging.webhooks"])
+app.autodiscover_tasks(
+    ["messaging", "messaging.sending", "messaging.webhooks", "messaging.audience"]
+)
 
 
 @signals.task_prerun.connect

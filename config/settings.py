@@ -245,6 +245,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "messaging.prune_webhook_inbox",
         "schedule": 6 * 3600,
     },
+    # Suppressions whose expiry passed: removed, the expiry recorded.
+    "expire-suppressions": {
+        "task": "messaging.expire_suppressions",
+        "schedule": env_int("TIDINGS_SUPPRESSION_SWEEP_INTERVAL_SECONDS", 300, minimum=1),
+    },
 }
 
 # --- Tidings ----------------------------------------------------------------
@@ -279,6 +284,10 @@ if TIDINGS_PROVIDER_TIMEOUT_SECONDS >= CELERY_TASK_SOFT_TIME_LIMIT:
         f"TIDINGS_PROVIDER_TIMEOUT_SECONDS={TIDINGS_PROVIDER_TIMEOUT_SECONDS} must be less than "
         f"CELERY_TASK_SOFT_TIME_LIMIT={CELERY_TASK_SOFT_TIME_LIMIT}."
     )
+# Soft-bounce policy (CONTRACT.md): this many consecutive soft bounces of one
+# address (a delivery in between resets the count) suppress it for this many days.
+TIDINGS_SOFT_BOUNCE_LIMIT = env_int("TIDINGS_SOFT_BOUNCE_LIMIT", 3, minimum=1)
+TIDINGS_SOFT_BOUNCE_SUPPRESS_DAYS = env_int("TIDINGS_SOFT_BOUNCE_SUPPRESS_DAYS", 7, minimum=1)
 # Capture backend: how long its answer takes after it has recorded a batch.
 TIDINGS_CAPTURE_LATENCY_MS = env_int("TIDINGS_CAPTURE_LATENCY_MS", 0)
 # Simulated providers: seed, speed (virtual seconds per real second for live

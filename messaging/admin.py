@@ -20,10 +20,14 @@ from django.utils.html import format_html
 from campaigns.vocabulary import Status
 from config import access
 from messaging import sending
+from messaging.audience import admin as audience_admin
+from messaging.audience.audit import AuditSource
 from messaging.audience.suppression import (
     AlreadySuppressed,
+    active,
     normalise_address,
     person_delete,
+    person_resubscribe,
     person_unsubscribe,
     suppression_add,
     suppression_remove,
@@ -67,12 +71,82 @@ class DeletedFilter(_SetFilter):
 
 @admin.register(Person)
 class PersonAdmin(admin.ModelAdmin):
-    list_display = ("external_id", "email", "phone", "unsubscribed_at", "deleted_at", "created_at")
+    list_display = (
+        "external_id",
+        "email",
+        "phone",
+        "unsubscribed_at",
+        "deleted_at",
+        "erased_at",
+        "created_at",
+    )
     list_filter = (UnsubscribedFilter, DeletedFilter)
     search_fields = ("external_id", "email", "phone")
-    readonly_fields = ("unsubscribed_at", "deleted_at", "created_at", "updated_at")
-    actions = ("unsubscribe_people", "delete_people")
+    readonly_fields = (
+        "unsubscribed_at",
+        "deleted_at",
+        "erased_at",
+        "created_at",
+        "updated_at",
+        "subscription",
+        "suppressions",
+        "recent_messages",
+        "audit_trail",
+    )
+    fieldsets = (
+        (None, {"fields": ("external_id", "email", "phone", "push_token", "attributes")}),
+        (
+            "Why didn't they get our email?",
+            {"fields": ("subscription", "suppressions", "recent_messages", "audit_trail")},
+        ),
+        ("Markers", {"fields": ("unsubscribed_at", "deleted_at", "erased_at", "created_at")}),
+    )
+    actions = ("unsubscribe_people", "resubscribe_people", "delete_people")
     show_full_result_count = False
+    change_form_template = "admin/messaging/person/change_form.html"
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return (
+                (None, {"fields": ("external_id", "email", "phone", "push_token", "attributes")}),
+            )
+        return super().get_fieldsets(request, obj)
+
+    def has_erase_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(access.ERASE_PERSON)
+
+    def get_urls(self):
+        own = [
+            path(
+                "<path:object_id>/erase/",
+                self.admin_site.admin_view(self.erase_view),
+                name="messaging_person_erase",
+            )
+        ]
+        return own + super().get_urls()
+
+    def erase_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return audience_admin.erase_view(self, request, object_id)
+
+    def render_change_form(self, request, context, *args, **kwargs):
+        context["has_erase_permission"] = self.has_erase_permission(request)
+        return super().render_change_form(request, context, *args, **kwargs)
+
+    @admin.display(description="Subscription")
+    def subscription(self, obj: Person) -> str:
+        return audience_admin.person_subscription(obj)
+
+    @admin.display(description="Suppressions of their address")
+    def suppressions(self, obj: Person) -> str:
+        return audience_admin.person_suppressions(obj)
+
+    @admin.display(description="Messages (newest first)")
+    def recent_messages(self, obj: Person) -> str:
+        return audience_admin.person_messages(obj)
+
+    @admin.display(description="Audit trail")
+    def audit_trail(self, obj: Person) -> str:
+        return audience_admin.person_trail(obj)
 
     def has_delete_permission(self, request, obj=None):
         # Messages keep their person (history stays): "delete" marks the
@@ -82,16 +156,29 @@ class PersonAdmin(admin.ModelAdmin):
     def has_unsubscribe_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(access.UNSUBSCRIBE_PERSON)
 
+    def has_resubscribe_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(access.RESUBSCRIBE_PERSON)
+
     def has_markdeleted_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(access.DELETE_PERSON)
 
     @admin.action(description="Unsubscribe the selected people", permissions=["unsubscribe"])
     def unsubscribe_people(self, request: HttpRequest, queryset) -> None:
+        change = audience_admin.admin_change(request)
         with transaction.atomic():
             people = list(queryset.filter(unsubscribed_at__isnull=True))
             for person in people:
-                person_unsubscribe(person=person)
+                person_unsubscribe(person=person, change=change, reason="unsubscribed in the admin")
         self.message_user(request, f"Unsubscribed {len(people)} people.", messages.SUCCESS)
+
+    @admin.action(description="Resubscribe the selected people", permissions=["resubscribe"])
+    def resubscribe_people(self, request: HttpRequest, queryset) -> None:
+        change = audience_admin.admin_change(request)
+        with transaction.atomic():
+            people = list(queryset.filter(unsubscribed_at__isnull=False))
+            for person in people:
+                person_resubscribe(person=person, change=change, reason="resubscribed in the admin")
+        self.message_user(request, f"Resubscribed {len(people)} people.", messages.SUCCESS)
 
     @admin.action(
         description="Delete the selected people (later messages: undeliverable)",
@@ -237,12 +324,13 @@ class MessageAdmin(admin.ModelAdmin):
 class SuppressionForm(forms.ModelForm):
     class Meta:
         model = Suppression
-        fields = ("address", "reason", "note")
+        fields = ("address", "reason", "note", "expires_at")
 
     def clean_address(self) -> str:
         address = normalise_address(self.cleaned_data["address"])
         validate_email(address)
-        taken = Suppression.objects.filter(address=address)
+        # An expired entry no longer suppresses: adding the address replaces it.
+        taken = Suppression.objects.filter(active(), address=address)
         if self.instance.pk:
             taken = taken.exclude(pk=self.instance.pk)
         if taken.exists():
@@ -258,7 +346,8 @@ class SuppressionForm(forms.ModelForm):
 class ImportForm(forms.Form):
     file = forms.FileField(
         help_text="CSV with a header row: address, reason (manual, hard_bounce, "
-        "spam_complaint; manual when empty), note. Other columns are ignored."
+        "spam_complaint; manual when empty), note, expires_at (ISO 8601 with a zone; "
+        "empty = never). Other columns are ignored."
     )
     dry_run = forms.BooleanField(
         required=False, label="Dry run", help_text="Report what would happen; change nothing."
@@ -268,7 +357,15 @@ class ImportForm(forms.Form):
 @admin.register(Suppression)
 class SuppressionAdmin(admin.ModelAdmin):
     form = SuppressionForm
-    list_display = ("address", "reason", "note", "message_link", "created_by", "created_at")
+    list_display = (
+        "address",
+        "reason",
+        "note",
+        "message_link",
+        "created_by",
+        "created_at",
+        "expires_at",
+    )
     list_filter = ("reason",)
     search_fields = ("address", "note")
     list_select_related = ("created_by",)
@@ -278,15 +375,36 @@ class SuppressionAdmin(admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ("address", "reason", "note")
-        return ("address", "reason", "note", "message", "created_by", "created_at")
+            return ("address", "reason", "note", "expires_at")
+        return (
+            "address",
+            "reason",
+            "note",
+            "message",
+            "created_by",
+            "created_at",
+            "expires_at",
+            "audit_trail",
+        )
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ()
         # Once added, only the note is edited; a different address is a new
         # entry.
-        return ("address", "reason", "message", "created_by", "created_at")
+        return (
+            "address",
+            "reason",
+            "message",
+            "created_by",
+            "created_at",
+            "expires_at",
+            "audit_trail",
+        )
+
+    @admin.display(description="Audit trail of this address")
+    def audit_trail(self, obj: Suppression) -> str:
+        return audience_admin.address_trail(obj.address)
 
     @admin.display(description="Message")
     def message_link(self, obj: Suppression) -> str:
@@ -308,6 +426,8 @@ class SuppressionAdmin(admin.ModelAdmin):
                 reason=obj.reason,
                 note=obj.note,
                 created_by=request.user,
+                expires_at=obj.expires_at,
+                source=AuditSource.ADMIN,
             )
         except AlreadySuppressed:
             # Added by someone else between the form check and now: theirs
@@ -318,12 +438,22 @@ class SuppressionAdmin(admin.ModelAdmin):
         obj.created_by = created.created_by
 
     def delete_model(self, request, obj):
-        suppression_remove(suppression=obj)
+        suppression_remove(
+            suppression=obj,
+            source=AuditSource.ADMIN,
+            actor=request.user,
+            why="removed in the admin",
+        )
 
     def delete_queryset(self, request, queryset):
         with transaction.atomic():
             for suppression in queryset:
-                suppression_remove(suppression=suppression)
+                suppression_remove(
+                    suppression=suppression,
+                    source=AuditSource.ADMIN,
+                    actor=request.user,
+                    why="removed in the admin",
+                )
 
     def get_urls(self):
         own = [

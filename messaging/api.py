@@ -12,7 +12,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -23,6 +23,8 @@ from campaigns.serializers import StrictSerializer
 from campaigns.vocabulary import EventType, Source
 from config import access
 from messaging import sending
+from messaging.audience.api import api_change
+from messaging.audience.audit import AuditSource
 from messaging.audience.suppression import (
     AlreadySuppressed,
     person_delete,
@@ -153,7 +155,8 @@ class PersonUnsubscribe(generics.GenericAPIView):
     def post(self, request: Request, external_id: str) -> Response:
         person = _person(external_id)
         EmptySerializer(data=request.data).is_valid(raise_exception=True)
-        return Response(PersonSerializer(person_unsubscribe(person=person)).data)
+        person = person_unsubscribe(person=person, change=api_change(request))
+        return Response(PersonSerializer(person).data)
 
 
 # --- Sending -------------------------------------------------------------------------
@@ -343,6 +346,7 @@ class MessageDetail(generics.GenericAPIView):
         # The URLs the rendered message carries (the pipeline's renderer decides).
         message.tracking = rendering.message_tracking(message)
         message.conversions = message_conversions(message)
+        message.headers = rendering.message_headers(message)
         return Response(MessageDetailSerializer(message).data)
 
 
@@ -509,7 +513,9 @@ class SuppressionListCreate(generics.ListAPIView):
         serializer = SuppressionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            suppression = suppression_add(created_by=request.user, **serializer.validated_data)
+            suppression = suppression_add(
+                created_by=request.user, source=AuditSource.API, **serializer.validated_data
+            )
         except AlreadySuppressed as exc:
             raise serializers.ValidationError({"address": [str(exc)]}) from None
         return Response(SuppressionSerializer(suppression).data, status=status.HTTP_201_CREATED)
@@ -522,8 +528,15 @@ class SuppressionDetail(generics.GenericAPIView):
 
     @extend_schema(
         summary="Remove a suppression (later emails to the address go out again)",
+        description="`?reason=` says why; it is kept in the audit trail with who removed it.",
+        parameters=[OpenApiParameter("reason", str, description="why it is removed (audit trail)")],
         responses=answers({204: None}, 404),
     )
     def delete(self, request: Request, pk: int) -> Response:
-        suppression_remove(suppression=get_object_or_404(Suppression, pk=pk))
+        suppression_remove(
+            suppression=get_object_or_404(Suppression, pk=pk),
+            source=AuditSource.API,
+            actor=request.user,
+            why=request.query_params.get("reason", "").replace("\x00", "")[:300],
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)

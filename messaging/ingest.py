@@ -15,8 +15,9 @@ transaction per batch, a handful of queries whatever its size:
    changed ones in bulk,
 6. move the counters by exactly the difference of each message's metric
    contribution before and after,
-7. side effects: suppression entries (hard bounce, spam complaint, a
-   provider's suppression verdict) and person unsubscribes.
+7. side effects (messaging.audience.effects): suppression entries (hard
+   bounce, spam complaint, a provider's suppression verdict, the soft-bounce
+   policy), unsubscribes and resubscribes, each with its audit row.
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ from campaigns.metrics import contribution_delta, message_contribution
 from campaigns.models import Link
 from campaigns.vocabulary import Channel, EventType, Source, Status
 from messaging import counters
+from messaging.audience.effects import apply_ingest_effects
 from messaging.events import Event
-from messaging.models import Message, MessageEvent, Person, Suppression, SuppressionReason
+from messaging.models import Message, MessageEvent
 from messaging.status import (
     AFTER_SEND_TYPES,
     MILESTONES,
@@ -489,46 +491,9 @@ def save_message_states(messages: Sequence[Message | SimpleNamespace], now: date
 def _side_effects(
     messages: dict[int, LockedMessage], new_by_message: dict[int, list[Event]]
 ) -> None:
-    suppressions: dict[str, Suppression] = {}
-    unsubscribed_people: dict[int, datetime] = {}
-    for message_id, new_events in new_by_message.items():
-        message = messages[message_id]
-        for event in new_events:
-            if event.machine or event.type == EventType.REFUSED:
-                continue
-            reason = event.suppression
-            if not reason:
-                if event.type == EventType.SPAMMED:
-                    reason = SuppressionReason.SPAM_COMPLAINT
-                elif event.type == EventType.BOUNCED and event.bounce_type == "hard":
-                    reason = SuppressionReason.HARD_BOUNCE
-                elif event.type == EventType.UNSUBSCRIBED:
-                    reason = "unsubscribed"
-            if reason == "unsubscribed":
-                previous = unsubscribed_people.get(message.person_id)
-                if previous is None or event.occurred_at < previous:
-                    unsubscribed_people[message.person_id] = event.occurred_at
-            elif reason and message.channel == Channel.EMAIL and message.address:
-                # Suppression is for email only (DESIGN.md); first cause wins.
-                address = message.address.strip().lower()
-                suppressions.setdefault(
-                    address,
-                    Suppression(
-                        address=address,
-                        reason=reason,
-                        message_id=message.id,
-                        note=event.reason[:500],
-                    ),
-                )
-    if suppressions:
-        Suppression.objects.bulk_create(suppressions.values(), ignore_conflicts=True)
-    if unsubscribed_people:
-        people = list(
-            Person.objects.filter(id__in=unsubscribed_people.keys(), unsubscribed_at__isnull=True)
-        )
-        for person in people:
-            person.unsubscribed_at = unsubscribed_people[person.id]
-        counters.bulk_update_rows(Person, people, ["unsubscribed_at"])
+    # Suppression entries, unsubscribes and resubscribes, the soft-bounce
+    # policy, each with its audit row: the audience services own them.
+    apply_ingest_effects(messages, new_by_message)
 
 
 def messages_discard(

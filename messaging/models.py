@@ -16,6 +16,8 @@ class Person(models.Model):
     attributes = models.JSONField(default=dict, blank=True)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # Set by erase (messaging.audience.erase): personal data removed.
+    erased_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -237,11 +239,16 @@ class SuppressionReason(models.TextChoices):
     MANUAL = "manual"
     HARD_BOUNCE = "hard_bounce"
     SPAM_COMPLAINT = "spam_complaint"
+    SOFT_BOUNCE = "soft_bounce"  # the soft-bounce policy; expires
+    ERASED = "erased"  # erase: the address is kept only as its SHA-256 digest
 
 
 class Suppression(models.Model):
     """An email address that must not be emailed (matched case-insensitively:
-    addresses are stored lower-cased)."""
+    addresses are stored lower-cased). An erased person's address is stored
+    as ``sha256:<hex digest>`` of the lower-cased address. An entry whose
+    ``expires_at`` has passed no longer suppresses; the sweeper removes it
+    and records the expiry in the audit trail."""
 
     address = models.CharField(max_length=320, unique=True)
     reason = models.CharField(
@@ -255,9 +262,18 @@ class Suppression(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
+        indexes = [
+            # The expiry sweeper (WHERE expires_at <= now).
+            models.Index(
+                fields=["expires_at"],
+                name="suppression_expiry_idx",
+                condition=Q(expires_at__isnull=False),
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(address=Lower("address")), name="suppression_address_lowercase"
@@ -304,6 +320,7 @@ class CapturedMessage(models.Model):
     address = models.CharField(max_length=2000, blank=True)
     subject = models.CharField(max_length=1000, blank=True)
     body = models.TextField(blank=True)
+    headers = models.JSONField(default=dict, blank=True)  # e.g. List-Unsubscribe
     provider_message_id = models.CharField(max_length=64, unique=True)
     calls = models.PositiveIntegerField(default=1)  # 1 + repeated calls with the same key
     accepted_at = models.DateTimeField()
@@ -398,3 +415,8 @@ class SweepRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} at {self.finished_at:%Y-%m-%d %H:%M:%S}"
+
+
+# The audit trail of suppression and subscription changes lives with the
+# audience services; it is a model of this app.
+from messaging.audience.audit_models import AuditEntry  # noqa: E402, F401

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
 from campaigns.serializers import StrictModelSerializer, StrictSerializer, ZonedDateTimeField
 from campaigns.vocabulary import BounceType, Channel, EventType, Source, Status
+from messaging.audience.audit import AuditAction, AuditEntry, AuditSource, AuditSubject
 from messaging.models import Message, Person, Suppression, SuppressionReason
 from messaging.status import MILESTONES
 
@@ -35,6 +38,9 @@ def _storable(value: Any) -> None:
 
 
 class PersonSerializer(StrictModelSerializer):
+    erased = serializers.SerializerMethodField(
+        help_text="true once the person's personal data was erased"
+    )
     phone = serializers.RegexField(
         r"^\+?[0-9][0-9 ().-]{2,31}$",
         max_length=32,
@@ -60,10 +66,18 @@ class PersonSerializer(StrictModelSerializer):
             "attributes",
             "unsubscribed_at",
             "deleted_at",
+            "erased",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["id", "unsubscribed_at", "deleted_at", "created_at", "updated_at"]
+        read_only_fields = [
+            "id",
+            "unsubscribed_at",
+            "deleted_at",
+            "erased",
+            "created_at",
+            "updated_at",
+        ]
         extra_kwargs = {
             "unsubscribed_at": {"help_text": "set when the person unsubscribed"},
             "deleted_at": {"help_text": "set when the person was deleted"},
@@ -72,6 +86,9 @@ class PersonSerializer(StrictModelSerializer):
             "external_id": {"validators": [], "help_text": "Your own id for the person."},
             "email": {"required": False},
         }
+
+    def get_erased(self, person: Person) -> bool:
+        return person.erased_at is not None
 
 
 class PersonUpdateSerializer(PersonSerializer):
@@ -180,6 +197,11 @@ class TrackingSerializer(serializers.Serializer):
         allow_null=True, help_text="open pixel URL; null when the message carries none"
     )
     links = TrackedLinkSerializer(many=True)
+    unsubscribe_url = serializers.CharField(
+        allow_null=True,
+        help_text="one-click unsubscribe URL (List-Unsubscribe); null for channels other "
+        "than email",
+    )
 
 
 class ConversionSerializer(serializers.Serializer):
@@ -197,12 +219,18 @@ class MessageDetailSerializer(MessageSerializer):
     conversions = ConversionSerializer(
         many=True, help_text="the goal events this message is credited with, oldest first"
     )
+    headers = serializers.DictField(
+        child=serializers.CharField(),
+        help_text="headers the message is sent with (email: List-Unsubscribe, "
+        "List-Unsubscribe-Post)",
+    )
 
     class Meta(MessageSerializer.Meta):
         fields = [
             *MessageSerializer.Meta.fields,
             "subject",
             "body",
+            "headers",
             "events",
             "tracking",
             "conversions",
@@ -267,6 +295,29 @@ class PersonEventResultSerializer(serializers.Serializer):
 # --- Suppressions ----------------------------------------------------------------------
 
 
+class ExpiryField(serializers.DateTimeField):
+    """ISO 8601 with a zone, in the future."""
+
+    default_error_messages = {
+        "naive": "Give the time zone (for instance 2026-12-01T12:00:00Z or +02:00).",
+        "past": "Must be in the future.",
+        "range": "Is out of range.",
+    }
+
+    def to_internal_value(self, value):
+        if isinstance(value, str):
+            parsed = parse_datetime(value.strip())
+            if parsed is not None and parsed.tzinfo is None:
+                self.fail("naive")
+        try:
+            moment = super().to_internal_value(value)
+        except (OverflowError, ValueError):
+            self.fail("range")
+        if moment <= timezone.now():
+            self.fail("past")
+        return moment
+
+
 class SuppressionSerializer(StrictModelSerializer):
     address = serializers.EmailField(max_length=320, help_text="matched case-insensitively")
     reason = serializers.ChoiceField(
@@ -280,8 +331,53 @@ class SuppressionSerializer(StrictModelSerializer):
         help_text="username of who added it; null when added by the system",
     )
 
+    expires_at = ExpiryField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="when the entry stops suppressing; null = never",
+    )
+
     class Meta:
         model = Suppression
-        fields = ["id", "address", "reason", "note", "message", "created_by", "created_at"]
+        fields = [
+            "id",
+            "address",
+            "reason",
+            "note",
+            "message",
+            "created_by",
+            "created_at",
+            "expires_at",
+        ]
         read_only_fields = ["id", "message", "created_by", "created_at"]
         extra_kwargs = {"message": {"help_text": "id of the message that caused it, if any"}}
+
+
+class AuditEntrySerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    subject = serializers.ChoiceField(choices=AuditSubject.choices)
+    action = serializers.ChoiceField(choices=AuditAction.choices)
+    address = serializers.CharField(
+        allow_null=True, help_text="the email address (a sha256: digest once erased)"
+    )
+    person = serializers.CharField(allow_null=True, help_text="the person's external_id")
+    reason = serializers.CharField()
+    source = serializers.ChoiceField(choices=AuditSource.choices)
+    actor = serializers.CharField(allow_null=True, help_text="username of who made it")
+    message = serializers.IntegerField(
+        allow_null=True, help_text="id of the message that caused it"
+    )
+
+    def to_representation(self, row: AuditEntry) -> dict:
+        return {
+            "at": serializers.DateTimeField().to_representation(row.at),
+            "subject": row.subject,
+            "action": row.action,
+            "address": row.address or None,
+            "person": row.person.external_id if row.person_id and row.person else None,
+            "reason": row.reason,
+            "source": row.source,
+            "actor": row.actor_name or None,
+            "message": row.message_id,
+        }

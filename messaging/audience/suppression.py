@@ -1,12 +1,43 @@
-"""Suppression list and person-state services."""
+"""Suppression list and person-state services.
+
+Every change is written to the audit trail (messaging.audience.audit) in the
+same transaction, with its source and actor or cause. An entry whose
+``expires_at`` has passed no longer suppresses (``suppressed_addresses``
+ignores it); ``suppressions_expire`` (the sweeper, and any add of the same
+address) removes it and records the expiry.
+"""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
+from datetime import datetime
+
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from messaging.audience.audit import (
+    AuditAction,
+    AuditEntry,
+    AuditSource,
+    AuditSubject,
+    Change,
+    entry,
+    record,
+)
+
+# Re-exported: callers import person services from here.
+from messaging.audience.subscription import (  # noqa: F401
+    people_resubscribe,
+    people_unsubscribe,
+    person_resubscribe,
+    person_unsubscribe,
+)
 from messaging.models import Person, Suppression, SuppressionReason
+
+DIGEST_PREFIX = "sha256:"
 
 
 class AlreadySuppressed(ValueError):
@@ -17,6 +48,17 @@ def normalise_address(address: str) -> str:
     return address.strip().lower()
 
 
+def address_digest(address: str) -> str:
+    """How an erased person's address stays on the list: a SHA-256 digest of
+    the normalised address, so it still suppresses without being readable."""
+    return DIGEST_PREFIX + hashlib.sha256(normalise_address(address).encode()).hexdigest()
+
+
+def active(now: datetime | None = None) -> Q:
+    """Entries that suppress at ``now`` (not expired)."""
+    return Q(expires_at__isnull=True) | Q(expires_at__gt=now or timezone.now())
+
+
 def suppression_add(
     *,
     address: str,
@@ -24,37 +66,174 @@ def suppression_add(
     note: str = "",
     created_by: AbstractBaseUser | None = None,
     message_id: int | None = None,
+    expires_at: datetime | None = None,
+    source: str = AuditSource.API,
 ) -> Suppression:
     address = normalise_address(address)
-    try:
-        with transaction.atomic():
-            return Suppression.objects.create(
-                address=address,
-                reason=reason,
-                note=note,
-                created_by=created_by if created_by and created_by.is_authenticated else None,
-                message_id=message_id,
+    change = Change(source=source, actor=created_by, message_id=message_id)
+    now = timezone.now()
+    with transaction.atomic():
+        # An expired entry of this address no longer suppresses: its expiry
+        # is recorded and the new entry replaces it.
+        suppressions_expire(now=now, addresses=[address])
+        try:
+            with transaction.atomic():
+                suppression = Suppression.objects.create(
+                    address=address,
+                    reason=reason,
+                    note=note,
+                    created_by=created_by if created_by and created_by.is_authenticated else None,
+                    message_id=message_id,
+                    expires_at=expires_at,
+                )
+        except IntegrityError:
+            raise AlreadySuppressed(f"{address} is already on the suppression list.") from None
+        record([added_entry(suppression, change, at=now)])
+    return suppression
+
+
+def added_entry(suppression: Suppression, change: Change, *, at: datetime) -> AuditEntry:
+    reason = suppression.reason
+    if suppression.note:
+        reason = f"{reason}: {suppression.note}"
+    if suppression.expires_at is not None:
+        reason = f"{reason} (until {suppression.expires_at:%Y-%m-%d %H:%M} UTC)"
+    return entry(
+        change=change,
+        subject=AuditSubject.SUPPRESSION,
+        action=AuditAction.ADDED,
+        address=suppression.address,
+        reason=reason,
+        message_id=suppression.message_id,
+        at=at,
+    )
+
+
+def suppressions_added(added: Iterable[tuple[Suppression, Change]]) -> None:
+    """Audit rows for entries a batch added (ingest, the policy, CSV import)."""
+    now = timezone.now()
+    record(added_entry(s, change, at=now) for s, change in added)
+
+
+def suppression_remove(
+    *,
+    suppression: Suppression,
+    source: str = AuditSource.API,
+    actor: AbstractBaseUser | None = None,
+    why: str = "",
+) -> None:
+    with transaction.atomic():
+        deleted, _ = Suppression.objects.filter(pk=suppression.pk).delete()
+        if not deleted:
+            return  # removed meanwhile: that removal is in the trail
+        reason = f"was {suppression.reason}"
+        if why:
+            reason = f"{why} ({reason})"
+        record(
+            [
+                entry(
+                    change=Change(source=source, actor=actor),
+                    subject=AuditSubject.SUPPRESSION,
+                    action=AuditAction.REMOVED,
+                    address=suppression.address,
+                    reason=reason,
+                    message_id=suppression.message_id,
+                )
+            ]
+        )
+
+
+def suppressions_expire(
+    *, now: datetime | None = None, addresses: Iterable[str] | None = None, limit: int = 5000
+) -> int:
+    """Removes entries whose expiry has passed (all, or of these addresses)
+    and records each expiry (source "policy"). Returns how many."""
+    now = now or timezone.now()
+    rows = Suppression.objects.filter(expires_at__lte=now)
+    if addresses is not None:
+        rows = rows.filter(address__in=list(addresses))
+    with transaction.atomic():
+        expired = list(
+            rows.select_for_update(skip_locked=True)
+            .order_by("id")[:limit]
+            .values("id", "address", "reason", "expires_at", "message_id")
+        )
+        if not expired:
+            return 0
+        Suppression.objects.filter(id__in=[row["id"] for row in expired]).delete()
+        change = Change(source=AuditSource.POLICY)
+        record(
+            entry(
+                change=change,
+                subject=AuditSubject.SUPPRESSION,
+                action=AuditAction.EXPIRED,
+                address=row["address"],
+                reason=f"{row['reason']} entry expired at {row['expires_at']:%Y-%m-%d %H:%M} UTC",
+                message_id=row["message_id"],
+                at=now,
             )
-    except IntegrityError:
-        raise AlreadySuppressed(f"{address} is already on the suppression list.") from None
+            for row in expired
+        )
+    return len(expired)
 
 
-def suppression_remove(*, suppression: Suppression) -> None:
-    suppression.delete()
-
-
-def suppressed_addresses(addresses: set[str]) -> set[str]:
+def suppressed_addresses(addresses: set[str], *, now: datetime | None = None) -> set[str]:
+    """Which of these addresses (normalised) must not be emailed now: an
+    active entry for the address, or for its digest (an erased person's)."""
     normalised = {normalise_address(a) for a in addresses if a}
     if not normalised:
         return set()
-    return set(Suppression.objects.filter(address__in=normalised).values_list("address", flat=True))
+    by_digest = {address_digest(a): a for a in normalised}
+    found = Suppression.objects.filter(active(now), address__in=[*normalised, *by_digest])
+    return {by_digest.get(a, a) for a in found.values_list("address", flat=True)}
 
 
-def person_unsubscribe(*, person: Person) -> Person:
-    if person.unsubscribed_at is None:
-        person.unsubscribed_at = timezone.now()
-        person.save(update_fields=["unsubscribed_at", "updated_at"])
-    return person
+class PersonState:
+    """What the pre-send check reads of a person."""
+
+    __slots__ = ("deleted_at", "external_id", "id", "unsubscribed_at")
+
+    def __init__(self, id, external_id, deleted_at, unsubscribed_at):
+        self.id = id
+        self.external_id = external_id
+        self.deleted_at = deleted_at
+        self.unsubscribed_at = unsubscribed_at
+
+    @property
+    def pk(self) -> int:
+        return self.id
+
+
+def presend_state(
+    person_ids: Iterable[int], addresses: Iterable[str], *, now: datetime | None = None
+) -> tuple[dict[int, PersonState], set[str]]:
+    """The pre-send check's reads in one round trip: the people's state
+    (deleted, unsubscribed) and which of the email addresses are suppressed
+    now (``suppressed_addresses``)."""
+    ids = sorted(set(person_ids))
+    normalised = {normalise_address(a) for a in addresses if a}
+    if connection.vendor != "postgresql":
+        people = {
+            row["id"]: PersonState(**row)
+            for row in Person.objects.filter(id__in=ids).values(
+                "id", "external_id", "deleted_at", "unsubscribed_at"
+            )
+        }
+        return people, suppressed_addresses(normalised, now=now)
+    by_digest = {address_digest(a): a for a in normalised}
+    with connection.cursor() as cursor:
+        # Arrays, not expanded IN lists: one statement text for any batch.
+        cursor.execute(
+            "SELECT id, external_id, deleted_at, unsubscribed_at FROM messaging_person "
+            "WHERE id = ANY(%s::bigint[]) "
+            "UNION ALL SELECT NULL, address, NULL, NULL FROM messaging_suppression "
+            "WHERE address = ANY(%s::varchar[]) AND (expires_at IS NULL OR expires_at > %s)",
+            [ids, [*normalised, *by_digest], now or timezone.now()],
+        )
+        rows = cursor.fetchall()
+    people = {row[0]: PersonState(*row) for row in rows if row[0] is not None}
+    suppressed = {by_digest.get(row[1], row[1]) for row in rows if row[0] is None}
+    return people, suppressed
 
 
 def person_delete(*, person: Person) -> Person:

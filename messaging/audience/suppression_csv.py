@@ -18,12 +18,27 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
-from messaging.audience.suppression import normalise_address
+from messaging.audience.audit import AuditSource, Change
+from messaging.audience.suppression import (
+    normalise_address,
+    suppressions_added,
+    suppressions_expire,
+)
 from messaging.csv_export import csv_lines
 from messaging.models import Suppression, SuppressionReason
 
-EXPORT_COLUMNS = ("address", "reason", "note", "message", "created_by", "created_at")
+EXPORT_COLUMNS = (
+    "address",
+    "reason",
+    "note",
+    "message",
+    "created_by",
+    "created_at",
+    "expires_at",
+)
 MAX_ROWS = 100_000
 _NOTE_MAX = Suppression._meta.get_field("note").max_length
 _ADDRESS_MAX = Suppression._meta.get_field("address").max_length
@@ -96,7 +111,8 @@ def suppressions_import(
     dry_run: bool = False,
 ) -> ImportReport:
     """Columns: address (or email), reason (manual by default; hard_bounce,
-    spam_complaint), note; other columns are ignored, so an export imports
+    spam_complaint, …), note, expires_at (ISO 8601 with a zone, in the
+    future; empty = never); other columns are ignored, so an export imports
     back as it is."""
     report = ImportReport(dry_run=dry_run)
     candidates: dict[str, Suppression] = {}
@@ -109,7 +125,9 @@ def suppressions_import(
         address = normalise_address(raw)
         reason = (row.get("reason") or "").strip().lower() or SuppressionReason.MANUAL
         note = (row.get("note") or "").strip()
-        problem = _problem(address, reason, note)
+        raw_expiry = (row.get("expires_at") or "").strip()
+        expires_at = _parse_expiry(raw_expiry)
+        problem = _problem(address, reason, note) or _expiry_problem(raw_expiry, expires_at)
         if problem:
             report.invalid.append(InvalidRow(line=line, value=raw, reason=problem))
             continue
@@ -121,9 +139,13 @@ def suppressions_import(
             reason=reason,
             note=note,
             created_by=created_by if created_by and created_by.is_authenticated else None,
+            expires_at=expires_at,
         )
 
     with transaction.atomic():
+        if not dry_run:
+            # An expired entry no longer suppresses: a new row replaces it.
+            suppressions_expire(addresses=list(candidates))
         existing = set(
             Suppression.objects.filter(address__in=candidates.keys()).values_list(
                 "address", flat=True
@@ -134,8 +156,29 @@ def suppressions_import(
         if not dry_run:
             # A concurrent add of the same address is skipped, not an error.
             Suppression.objects.bulk_create(new, ignore_conflicts=True, batch_size=1000)
+            change = Change(source=AuditSource.IMPORT, actor=created_by)
+            suppressions_added((row, change) for row in new)
         report.added = [row.address for row in new]
     return report
+
+
+def _parse_expiry(raw: str):
+    if not raw:
+        return None
+    try:
+        return parse_datetime(raw)
+    except ValueError:  # well-formed but impossible (month 13)
+        return None
+
+
+def _expiry_problem(raw: str, expires_at) -> str:
+    if not raw:
+        return ""
+    if expires_at is None or expires_at.tzinfo is None:
+        return "expires_at is not an ISO 8601 time with a zone"
+    if expires_at <= timezone.now():
+        return "expires_at is in the past"
+    return ""
 
 
 def _problem(address: str, reason: str, note: str) -> str:
@@ -163,7 +206,14 @@ def suppressions_export_lines(queryset: Iterable[Suppression] | None = None) -> 
 def _export_rows(queryset: Iterable[Suppression] | None) -> Iterator[list]:
     base = Suppression.objects.all() if queryset is None else queryset
     base = base.order_by("id").values_list(
-        "id", "address", "reason", "note", "message_id", "created_by__username", "created_at"
+        "id",
+        "address",
+        "reason",
+        "note",
+        "message_id",
+        "created_by__username",
+        "created_at",
+        "expires_at",
     )
     last = 0
     while True:

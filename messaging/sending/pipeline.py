@@ -43,7 +43,7 @@ from campaigns.models import Action
 from campaigns.vocabulary import EventType, Source, Status
 from messaging.events import Event
 from messaging.ingest import apply_events, lock_options
-from messaging.models import Message, Person
+from messaging.models import Message
 from messaging.quarantine import clean_events, clean_text
 from messaging.sending.backends import (
     Outcome,
@@ -52,11 +52,13 @@ from messaging.sending.backends import (
     SendResult,
     backend_for,
 )
+from messaging.sending.rendering import message_headers
 from messaging.sending.services import (
     OUTCOME_UNKNOWN,
     _attempt_time,
     _presend_events,
     messages_enqueue,
+    presend_reads,
 )
 from messaging.webhooks.inbox import webhook_requests_match_waiting
 
@@ -219,13 +221,8 @@ def _claim(
         if not messages:
             return []
         report.claimed = len(messages)
-        people = {
-            row["id"]: _Row(**row)
-            for row in Person.objects.filter(id__in={m.person_id for m in messages}).values(
-                "id", "external_id", "deleted_at", "unsubscribed_at"
-            )
-        }
-        events = _presend_events(messages, people, now)
+        people, suppressed = presend_reads(messages, now)
+        events = _presend_events(messages, people, now, suppressed)
         stopped = {event.message_id for event in events}
         report.stopped = len(stopped)
         to_send = [m for m in messages if m.id not in stopped]
@@ -268,6 +265,7 @@ def _claim(
             ),
             person_id=message.person_id,
             action_id=message.action_id,
+            headers=message_headers(message),
         )
         for message in to_send
     ]

@@ -25,7 +25,7 @@ from campaigns import channels
 from campaigns.links import is_html
 from campaigns.models import Action, Link
 from campaigns.vocabulary import Channel
-from messaging.tracking.tokens import click_url, open_pixel_url
+from messaging.tracking.tokens import click_url, open_pixel_url, unsubscribe_url
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][\w-]*)\s*(?:\|([^}]*))?\}\}")
 _HREF = re.compile(r"""(<a\b[^>]*?\bhref\s*=\s*)(?:"([^"]*)"|'([^']*)'|([^\s>"']+))""", re.I)
@@ -146,6 +146,20 @@ def _as_html(template: Template, values: dict[str, str], message_id: int) -> str
     return f"<html><body>\n<p>{content}</p>\n{pixel}</body></html>"
 
 
+def email_headers(message_id: int) -> dict[str, str]:
+    """The headers every email carries: one-click unsubscribe (RFC 8058, and
+    RFC 2369's List-Unsubscribe), bound to the message by a signed token."""
+    return {
+        "List-Unsubscribe": f"<{unsubscribe_url(message_id)}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+
+
+def message_headers(message: Any) -> dict[str, str]:
+    """The headers the message is sent with (CONTRACT.md `headers`)."""
+    return email_headers(message.id) if message.channel == Channel.EMAIL else {}
+
+
 def message_tracking(message: Any, links: Sequence[Link] | None = None) -> dict[str, Any]:
     """CONTRACT.md's `tracking` block: the URLs the rendered message carries."""
     if links is None:
@@ -153,6 +167,9 @@ def message_tracking(message: Any, links: Sequence[Link] | None = None) -> dict[
     pixel = open_pixel_url(message.id)
     return {
         "open_pixel": pixel if pixel in message.body else None,
+        "unsubscribe_url": (
+            unsubscribe_url(message.id) if message.channel == Channel.EMAIL else None
+        ),
         "links": [
             {"link": link.id, "url": link.url, "tracked_url": click_url(message.id, link.id)}
             for link in links

@@ -21,7 +21,11 @@ from django.utils import timezone
 from campaigns.models import Action
 from campaigns.vocabulary import Channel, EventType, Source, Status
 from messaging import counters, ingest
-from messaging.audience.suppression import normalise_address, suppressed_addresses
+from messaging.audience.suppression import (
+    normalise_address,
+    presend_state,
+    suppressed_addresses,
+)
 from messaging.events import Event
 from messaging.ingest import apply_events, lock_options
 from messaging.models import Message, Person
@@ -46,6 +50,10 @@ NO_ADDRESS = {
     Channel.SLACK: "no Slack channel",
     Channel.WEBHOOK: "no webhook URL",
 }
+
+
+# The channels whose messages go to the person (an unsubscribe stops them).
+ADDRESSED_TO_PERSON = frozenset({Channel.EMAIL, Channel.SMS, Channel.PUSH, Channel.AIRSHIP})
 
 
 class NotAllowed(ValueError):
@@ -79,7 +87,9 @@ def presend_verdict(
     """Why this message must not reach a provider: (event type, reason), or None."""
     if person.deleted_at is not None:
         return EventType.UNDELIVERABLE, REASON_DELETED
-    if person.unsubscribed_at is not None:
+    if person.unsubscribed_at is not None and message.channel in ADDRESSED_TO_PERSON:
+        # Slack and webhook actions go to their action's target, not to the
+        # person: an unsubscribe does not stop them.
         return EventType.UNDELIVERABLE, REASON_UNSUBSCRIBED
     if not message.address:
         return EventType.UNDELIVERABLE, NO_ADDRESS[message.channel]
@@ -88,10 +98,25 @@ def presend_verdict(
     return None
 
 
+def presend_reads(messages: Sequence[Message], now: datetime) -> tuple[dict, set[str]]:
+    """The people's state and the suppressed addresses, in one round trip."""
+    return presend_state(
+        {m.person_id for m in messages},
+        {m.address for m in messages if m.channel == Channel.EMAIL},
+        now=now,
+    )
+
+
 def _presend_events(
-    messages: Sequence[Message], people: dict[int, Person], now: datetime
+    messages: Sequence[Message],
+    people: dict[int, Person],
+    now: datetime,
+    suppressed: set[str] | None = None,
 ) -> list[Event]:
-    suppressed = suppressed_addresses({m.address for m in messages if m.channel == Channel.EMAIL})
+    if suppressed is None:
+        suppressed = suppressed_addresses(
+            {m.address for m in messages if m.channel == Channel.EMAIL}, now=now
+        )
     events = []
     for message in messages:
         verdict = presend_verdict(
@@ -118,8 +143,8 @@ def messages_presend_check(messages: Sequence[Message], *, now: datetime | None 
     """Applies the pre-send verdicts in one batch; returns the ids that were
     stopped (suppressed or undeliverable) and must not be sent."""
     now = now or timezone.now()
-    people = Person.objects.in_bulk({m.person_id for m in messages})
-    events = _presend_events(messages, people, now)
+    people, suppressed = presend_reads(messages, now)
+    events = _presend_events(messages, people, now, suppressed)
     apply_events(events)
     return {event.message_id for event in events}
 

@@ -172,7 +172,8 @@ class Simulator:
         if rng.random() < p.get("transient_error", 0):
             return result(Outcome.RETRY, reason=TRANSIENT_ERRORS[channel])
         if channel == Channel.EMAIL:
-            if "@" not in request.address:
+            payload = sendgrid_mail_send_payload(request)
+            if "@" not in payload["personalizations"][0]["to"][0]["email"]:
                 return result(
                     Outcome.FAILED, reason="SendGrid 400: does not contain a valid address"
                 )
@@ -246,6 +247,29 @@ class Simulator:
             due[_bucket(callback["delay"] / self.speed)].append(callback)
         for countdown, group in sorted(due.items()):
             deliver_simulated_callbacks.apply_async(args=[group], countdown=countdown)
+
+
+def sendgrid_mail_send_payload(request: SendRequest) -> dict[str, Any]:
+    """The body of the SendGrid v3 ``POST /v3/mail/send`` call that sends this
+    message: the recipient, our ids as ``custom_args`` (they come back on
+    every event), the content, and the message's headers (List-Unsubscribe,
+    List-Unsubscribe-Post). SendGrid sends ``headers`` as the message's own
+    headers; the simulated provider reads the call from this payload."""
+    return {
+        "personalizations": [
+            {
+                "to": [{"email": request.address}],
+                "custom_args": {
+                    "tidings_message_id": str(request.message_id),
+                    "tidings_attempt": str(request.attempt),
+                },
+            }
+        ],
+        "from": {"email": settings.DEFAULT_FROM_EMAIL},
+        "subject": request.subject,
+        "content": [{"type": "text/html", "value": request.body}],
+        "headers": dict(request.headers),
+    }
 
 
 PROVIDER_NAMES = {

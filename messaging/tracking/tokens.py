@@ -1,4 +1,4 @@
-"""Signed tokens for the open pixel and tracked links.
+"""Signed tokens for the open pixel, tracked links and one-click unsubscribe.
 
 A token names a message and, for a click, one of its action's links. It is
 signed with the deployment's SECRET_KEY (salt "tidings.tracking") and carries
@@ -51,6 +51,34 @@ def read_token(token: str) -> TrackingToken:
     except ValueError as exc:  # signed by us, so only a format change gets here
         raise InvalidToken("malformed tracking token") from exc
     return TrackingToken(message_id=message_id, link_id=link_id)
+
+
+# One-click unsubscribe (RFC 8058): its own salt, so a pixel or click token
+# can never be replayed as an unsubscribe, and bound to one message.
+UNSUBSCRIBE_SALT = "tidings.unsubscribe"
+
+
+def _unsubscribe_signer() -> signing.Signer:
+    return signing.Signer(salt=UNSUBSCRIBE_SALT, sep=_SEP)
+
+
+def make_unsubscribe_token(message_id: int) -> str:
+    return _unsubscribe_signer().sign(str(message_id))
+
+
+def read_unsubscribe_token(token: str) -> int:
+    """The message id an unsubscribe token names."""
+    try:
+        value = _unsubscribe_signer().unsign(token)
+    except signing.BadSignature as exc:
+        raise InvalidToken("bad unsubscribe token") from exc
+    if not value.isdigit():
+        raise InvalidToken("malformed unsubscribe token")
+    return int(value)
+
+
+def unsubscribe_url(message_id: int) -> str:
+    return f"{settings.TIDINGS_PUBLIC_URL}/u/{make_unsubscribe_token(message_id)}"
 
 
 def open_pixel_url(message_id: int) -> str:

@@ -176,8 +176,15 @@ def test_a_message_shows_its_events_oldest_first_with_the_implied_ones(api):
     response = api.get(f"/api/v1/messages/{message.id}/")
     assert response.status_code == 200
     body = response.json()
-    # "conversions": issue 11 (CONTRACT.md "Conversions").
-    assert set(body) == MESSAGE_FIELDS | {"subject", "body", "events", "tracking", "conversions"}
+    # "conversions": issue 11 (CONTRACT.md "Conversions"); "headers": one-click unsubscribe.
+    assert set(body) == MESSAGE_FIELDS | {
+        "subject",
+        "body",
+        "headers",
+        "events",
+        "tracking",
+        "conversions",
+    }
     events = body["events"]
     assert all(set(event) == EVENT_FIELDS for event in events)
     assert [(e["type"], e["source"]) for e in events] == [
@@ -221,7 +228,7 @@ def test_a_message_shows_the_tracking_urls_it_carries(api):
     [sent] = send(api, action["id"], "ann")
     body = api.get(f"/api/v1/messages/{sent['id']}/").json()
     tracking = body["tracking"]
-    assert set(tracking) == {"open_pixel", "links"}
+    assert set(tracking) == {"open_pixel", "links", "unsubscribe_url"}
     assert "/t/o/" in tracking["open_pixel"] and tracking["open_pixel"] in body["body"]
     assert [link["url"] for link in tracking["links"]] == [
         "https://example.com/spring",

@@ -13,6 +13,7 @@ PERSON_FIELDS = {
     "attributes",
     "unsubscribed_at",
     "deleted_at",
+    "erased",
     "created_at",
     "updated_at",
 }

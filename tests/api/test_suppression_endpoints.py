@@ -5,7 +5,16 @@ from tests import factories
 
 pytestmark = pytest.mark.django_db
 
-SUPPRESSION_FIELDS = {"id", "address", "reason", "note", "message", "created_by", "created_at"}
+SUPPRESSION_FIELDS = {
+    "id",
+    "address",
+    "reason",
+    "note",
+    "message",
+    "created_by",
+    "created_at",
+    "expires_at",
+}
 
 
 def test_adding_a_suppression_answers_201_with_the_row(api, user):

@@ -80,7 +80,12 @@ def test_nothing_is_tracked_when_the_action_says_so():
         body="<p><a href='https://example.com/x'>x</a></p>", track_links=False, track_opens=False
     )
     assert message.body == "<p><a href='https://example.com/x'>x</a></p>"
-    assert message_tracking(message) == {"open_pixel": None, "links": []}
+    # One-click unsubscribe is not tracking: every email carries it.
+    assert message_tracking(message) == {
+        "open_pixel": None,
+        "links": [],
+        "unsubscribe_url": tracking_tokens.unsubscribe_url(message.id),
+    }
 
 
 def test_tokens_name_the_message_and_link_and_refuse_tampering():

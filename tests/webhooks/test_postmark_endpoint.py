@@ -22,7 +22,7 @@ EXPECTED = {
     "bounce_transient": ("sent", "deferred", None, None),
     "bounce_bad_email_address": ("failed", "failed", None, None),
     "bounce_virus_notification": ("failed", "failed", None, None),
-    "bounce_manually_deactivated": ("suppressed", "suppressed", None, None),
+    "bounce_manually_deactivated": ("suppressed", "suppressed", None, "manual"),
     "bounce_unsubscribe": ("unsubscribed", "unsubscribed", None, None),
     "bounce_auto_responder": ("sent", "unknown", None, None),
     "spam_complaint": ("spammed", "spammed", None, "spam_complaint"),

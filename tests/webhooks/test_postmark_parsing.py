@@ -21,7 +21,7 @@ EXPECTED = {
     "bounce_blocked": ("bounced", "soft", ""),
     "bounce_dmarc_policy": ("bounced", "soft", ""),
     "bounce_bad_email_address": ("failed", "", ""),
-    "bounce_manually_deactivated": ("suppressed", "", ""),
+    "bounce_manually_deactivated": ("suppressed", "", "manual"),
     "bounce_unsubscribe": ("unsubscribed", "", "unsubscribed"),
     "bounce_virus_notification": ("failed", "", ""),
     "bounce_auto_responder": ("unknown", "", ""),
@@ -30,7 +30,7 @@ EXPECTED = {
     "click": ("clicked", "", ""),
     "subscription_change_unsubscribe": ("unsubscribed", "", "unsubscribed"),
     "subscription_change_hard_bounce": ("unknown", "", "hard_bounce"),
-    "subscription_change_reactivated": ("unknown", "", ""),
+    "subscription_change_reactivated": ("unknown", "", "resubscribed"),
     "unknown_record_type": ("unknown", "", ""),
 }
 

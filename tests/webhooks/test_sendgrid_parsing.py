@@ -26,7 +26,7 @@ EXPECTED = {
     "spamreport": ("spammed", "", "spam_complaint", False),
     "unsubscribe": ("unsubscribed", "", "unsubscribed", False),
     "group_unsubscribe": ("unsubscribed", "", "unsubscribed", False),
-    "group_resubscribe": ("unknown", "", "", False),
+    "group_resubscribe": ("unknown", "", "resubscribed", False),
     "unknown_event": ("unknown", "", "", False),
 }
 

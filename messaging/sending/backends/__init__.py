@@ -69,6 +69,9 @@ class SendRequest:
     stable_key: str = ""
     person_id: int | None = None
     action_id: int | None = None
+    # Headers the message is sent with (email: List-Unsubscribe and
+    # List-Unsubscribe-Post, messaging.sending.rendering.email_headers).
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

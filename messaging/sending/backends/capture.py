@@ -1,5 +1,6 @@
 """The capture backend: accepts every message, records it durably, returns
-an id, produces no callbacks. For tests and for outside test suites.
+an id, produces no callbacks. For tests and for outside test suites. It keeps
+the headers it was given (List-Unsubscribe on email).
 
 It honours idempotency keys as a provider does: the record is one row per
 key (unique constraint), and a repeated call with a key returns the id given
@@ -8,6 +9,7 @@ the first time and only counts the call.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Sequence
@@ -74,6 +76,7 @@ def _record(requests: Sequence[SendRequest], now: datetime) -> dict[str, str]:
         "address",
         "subject",
         "body",
+        "headers",
         "provider_message_id",
         "calls",
         "accepted_at",
@@ -96,6 +99,7 @@ def _record(requests: Sequence[SendRequest], now: datetime) -> dict[str, str]:
                 request.address,
                 request.subject[:1000],
                 request.body,
+                json.dumps(request.headers),
                 f"cap_{uuid.uuid4().hex}",
                 1,
                 accepted_at,
@@ -107,7 +111,18 @@ def _record(requests: Sequence[SendRequest], now: datetime) -> dict[str, str]:
     )
     if connection.vendor == "postgresql":
         # One array per column: the statement text is the same for any batch.
-        types = ("text", "bigint", "text", "text", "text", "text", "text", "int", "timestamptz")
+        types = (
+            "text",
+            "bigint",
+            "text",
+            "text",
+            "text",
+            "text",
+            "jsonb",
+            "text",
+            "int",
+            "timestamptz",
+        )
         sql = (
             f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest("
             + ", ".join(f"%s::{kind}[]" for kind in types)

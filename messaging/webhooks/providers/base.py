@@ -47,6 +47,9 @@ class ConfigurationError(WebhookError):
 SUPPRESS_HARD_BOUNCE = "hard_bounce"
 SUPPRESS_SPAM_COMPLAINT = "spam_complaint"
 SUPPRESS_UNSUBSCRIBED = "unsubscribed"
+SUPPRESS_MANUAL = "manual"  # the provider's own list, no reason given
+# Not a suppression: the person resubscribed (clears the unsubscribe).
+RESUBSCRIBED = "resubscribed"
 
 
 def header(headers: Mapping[str, str] | None, name: str) -> str | None:

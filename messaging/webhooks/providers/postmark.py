@@ -35,7 +35,8 @@ BOUNCE_TYPES: dict[str, tuple[str, dict[str, str]]] = {
     "SMTPApiError": (EventType.FAILED, {}),
     "TemplateRenderingFailed": (EventType.FAILED, {}),
     # Postmark refused to send to an address it had deactivated.
-    "ManuallyDeactivated": (EventType.SUPPRESSED, {}),
+    # It also adds our own entry, as every provider suppression verdict does.
+    "ManuallyDeactivated": (EventType.SUPPRESSED, {"suppression": base.SUPPRESS_MANUAL}),
     "Unconfirmed": (EventType.SUPPRESSED, {}),
     "Unsubscribe": (EventType.UNSUBSCRIBED, {"suppression": base.SUPPRESS_UNSUBSCRIBED}),
     "SpamComplaint": (EventType.SPAMMED, {"suppression": base.SUPPRESS_SPAM_COMPLAINT}),
@@ -154,8 +155,12 @@ def _classify(record_type: str, record: dict[str, Any]) -> tuple[str, dict[str, 
 def _subscription_change(record: dict[str, Any]) -> tuple[str, dict[str, Any], str]:
     why = str(record.get("SuppressionReason") or "")
     if not record.get("SuppressSending"):
-        # Reactivation: clears a suppression, changes no message status.
-        return EventType.UNKNOWN, {}, "Postmark reactivated the address"
+        # Reactivation: changes no message status; resubscribes the person.
+        return (
+            EventType.UNKNOWN,
+            {"suppression": base.RESUBSCRIBED},
+            "Postmark reactivated the address",
+        )
     if why == "ManualSuppression":
         # A recipient's unsubscribe (or a customer's manual suppression).
         return EventType.UNSUBSCRIBED, {"suppression": base.SUPPRESS_UNSUBSCRIBED}, why

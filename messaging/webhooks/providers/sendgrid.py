@@ -32,7 +32,8 @@ EVENT_TYPES = {
     "spamreport": EventType.SPAMMED,
     "unsubscribe": EventType.UNSUBSCRIBED,
     "group_unsubscribe": EventType.UNSUBSCRIBED,
-    # A resubscribe changes no message status; it is kept as history.
+    # A resubscribe changes no message status; it is kept as history and
+    # resubscribes the person.
     "group_resubscribe": EventType.UNKNOWN,
     # "bounce" and "dropped" depend on their type/reason (below).
 }
@@ -171,6 +172,8 @@ def _event(raw: Any) -> Event | None:
             fields["suppression"] = base.SUPPRESS_UNSUBSCRIBED
         elif type_ == EventType.SPAMMED:
             fields["suppression"] = base.SUPPRESS_SPAM_COMPLAINT
+        elif name == "group_resubscribe":
+            fields["suppression"] = base.RESUBSCRIBED
         if name == "deferred":
             reason = str(raw.get("response") or raw.get("reason") or "")
         elif type_ == EventType.UNKNOWN:

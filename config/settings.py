@@ -98,7 +98,8 @@ else:
     # Server-side prepared statements give the OFFSET/keyset queries generic
     # plans that can be 10x slower; we batch instead of repeating statements.
     _db["OPTIONS"] = {"prepare_threshold": None}
-    _db["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME", "test_tidings")}
+    # One test database per database name, so checkouts side by side never share one.
+    _db["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME", f"test_{_db['NAME']}")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

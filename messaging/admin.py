@@ -229,6 +229,8 @@ class SuppressionForm(forms.ModelForm):
     class Meta:
         model = Suppression
         fields = ("address", "reason", "note")
+        # The whole note on the entry's page (the list shows its start).
+        widgets = {"note": forms.Textarea(attrs={"rows": 3, "cols": 80})}
 
     def clean_address(self) -> str:
         address = normalise_address(self.cleaned_data["address"])
@@ -256,10 +258,13 @@ class ImportForm(forms.Form):
     )
 
 
+NOTE_SHOWN = 120  # characters of a note in the list; the entry's page has it all
+
+
 @admin.register(Suppression)
 class SuppressionAdmin(admin.ModelAdmin):
     form = SuppressionForm
-    list_display = ("address", "reason", "note", "message_link", "created_by", "created_at")
+    list_display = ("address", "reason", "note_start", "message_link", "created_by", "created_at")
     list_filter = ("reason",)
     search_fields = ("address", "note")
     list_select_related = ("created_by",)
@@ -278,6 +283,12 @@ class SuppressionAdmin(admin.ModelAdmin):
         # Once added, only the note is edited; a different address is a new
         # entry.
         return ("address", "reason", "message", "created_by", "created_at")
+
+    @admin.display(description="Note", ordering="note")
+    def note_start(self, obj: Suppression) -> str:
+        if len(obj.note) <= NOTE_SHOWN:
+            return obj.note
+        return format_html('<span title="{}">{}…</span>', obj.note, obj.note[:NOTE_SHOWN])
 
     @admin.display(description="Message")
     def message_link(self, obj: Suppression) -> str:

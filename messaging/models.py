@@ -20,6 +20,7 @@ class Person(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        verbose_name_plural = "people"
         indexes = [
             # Admin search and the delivery log's recipient search.
             models.Index(Lower("email"), name="person_email_idx"),

@@ -258,13 +258,13 @@ class ImportForm(forms.Form):
     )
 
 
-NOTE_SHOWN = 120  # characters of a note in the list; the entry's page has it all
+NOTE_SHOWN = 80  # characters of a note in the list; the entry's page has it all
 
 
 @admin.register(Suppression)
 class SuppressionAdmin(admin.ModelAdmin):
     form = SuppressionForm
-    list_display = ("address", "reason", "note_start", "message_link", "created_by", "created_at")
+    list_display = ("address", "reason", "note_start", "message_link", "author", "added")
     list_filter = ("reason",)
     search_fields = ("address", "note")
     list_select_related = ("created_by",)
@@ -289,6 +289,16 @@ class SuppressionAdmin(admin.ModelAdmin):
         if len(obj.note) <= NOTE_SHOWN:
             return obj.note
         return format_html('<span title="{}">{}…</span>', obj.note, obj.note[:NOTE_SHOWN])
+
+    @admin.display(description="By", ordering="created_by__username")
+    def author(self, obj: Suppression) -> str:
+        return obj.created_by.get_username() if obj.created_by else "—"
+
+    @admin.display(description="Added (UTC)", ordering="created_at")
+    def added(self, obj: Suppression) -> str:
+        # Short, so the note keeps the width (Django's format is "Nov. 29,
+        # 2026, 5:06 p.m.").
+        return timezone.localtime(obj.created_at).strftime("%Y-%m-%d %H:%M")
 
     @admin.display(description="Message")
     def message_link(self, obj: Suppression) -> str:

@@ -14,10 +14,13 @@ $(STAMP): requirements.lock
 	$(PY) -m pip install --quiet -r requirements.lock
 	@touch $(STAMP)
 
+# Quiet on purpose: what a newcomer needs (the demo loading, one line about
+# the demo's webhook secrets, then the login and the URL last), errors always.
+ADDR ?= 127.0.0.1:8000
 run: install
-	DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --noinput
-	DEBUG=$${DEBUG:-true} $(PY) manage.py bootstrap_demo
-	DEBUG=$${DEBUG:-true} $(PY) manage.py runserver 127.0.0.1:8000
+	@DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --noinput --verbosity 0
+	@DEBUG=$${DEBUG:-true} $(PY) manage.py bootstrap_demo
+	@DEBUG=$${DEBUG:-true} $(PY) manage.py serve_demo $(ADDR)
 
 test: install browser
 	$(VENV)/bin/pytest

@@ -9,6 +9,10 @@ from campaigns.services import ATTRIBUTION_FIELDS, attribution_edited
 class ActionInline(admin.StackedInline):
     model = Action
     extra = 0
+    # Inside a campaign's page, "actions" says it (the model's own name is
+    # "actions of a campaign" for the admin's index).
+    verbose_name = "action"
+    verbose_name_plural = "actions"
     fields = (
         ("name", "channel"),
         "subject",

@@ -101,6 +101,8 @@ class Action(models.Model):
 
     class Meta:
         ordering = ["id"]
+        verbose_name = "action of a campaign"
+        verbose_name_plural = "actions of a campaign"
         constraints = [
             models.CheckConstraint(
                 condition=Q(channel__in=Channel.values), name="action_channel_valid"

@@ -6,6 +6,12 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from messaging.health import healthz
 
+# The admin says whose it is, and its header links back to the pages
+# (templates/admin/base_site.html).
+admin.site.site_header = admin.site.site_title = "Tidings admin"
+admin.site.index_title = "Campaigns, people, messages and suppressions"
+admin.site.site_url = "/"
+
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),

@@ -325,6 +325,8 @@ class SuppressionForm(forms.ModelForm):
     class Meta:
         model = Suppression
         fields = ("address", "reason", "note", "expires_at")
+        # The whole note on the entry's page (the list shows its start).
+        widgets = {"note": forms.Textarea(attrs={"rows": 3, "cols": 80})}
 
     def clean_address(self) -> str:
         address = normalise_address(self.cleaned_data["address"])
@@ -354,16 +356,19 @@ class ImportForm(forms.Form):
     )
 
 
+NOTE_SHOWN = 80  # characters of a note in the list; the entry's page has it all
+
+
 @admin.register(Suppression)
 class SuppressionAdmin(admin.ModelAdmin):
     form = SuppressionForm
     list_display = (
         "address",
         "reason",
-        "note",
+        "note_start",
         "message_link",
-        "created_by",
-        "created_at",
+        "author",
+        "added",
         "expires_at",
     )
     list_filter = ("reason",)
@@ -405,6 +410,22 @@ class SuppressionAdmin(admin.ModelAdmin):
     @admin.display(description="Audit trail of this address")
     def audit_trail(self, obj: Suppression) -> str:
         return audience_admin.address_trail(obj.address)
+
+    @admin.display(description="Note", ordering="note")
+    def note_start(self, obj: Suppression) -> str:
+        if len(obj.note) <= NOTE_SHOWN:
+            return obj.note
+        return format_html('<span title="{}">{}…</span>', obj.note, obj.note[:NOTE_SHOWN])
+
+    @admin.display(description="By", ordering="created_by__username")
+    def author(self, obj: Suppression) -> str:
+        return obj.created_by.get_username() if obj.created_by else "—"
+
+    @admin.display(description="Added (UTC)", ordering="created_at")
+    def added(self, obj: Suppression) -> str:
+        # Short, so the note keeps the width (Django's format is "Nov. 29,
+        # 2026, 5:06 p.m.").
+        return timezone.localtime(obj.created_at).strftime("%Y-%m-%d %H:%M")
 
     @admin.display(description="Message")
     def message_link(self, obj: Suppression) -> str:

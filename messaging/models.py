@@ -23,6 +23,7 @@ class Person(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        verbose_name_plural = "people"
         # Roles (config.access): what the deliverability role adds.
         permissions = [
             ("unsubscribe_person", "Can unsubscribe people"),

@@ -13,14 +13,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.contrib import messages as flash
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from campaigns.models import Action, Campaign
+from campaigns.models import Action, Campaign, Link
 from campaigns.vocabulary import Channel, Source, Status
 from config import access
 from messaging import sending
@@ -28,6 +28,7 @@ from messaging.csv_export import csv_lines
 from messaging.filters import MessageFilter
 from messaging.ingest import fact_of
 from messaging.models import Message, MessageEvent
+from messaging.preview import message_preview
 from messaging.status import MILESTONES, RANK, implied_events
 
 PAGE_SIZE = 50
@@ -125,7 +126,10 @@ def _log_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     campaign_url = reverse("campaigns:detail", args=[_SLOT]).replace(str(_SLOT), "{}")
     out = []
     for row in rows:
-        changed = timezone.localtime(row["updated_at"])
+        # When the last thing happened to the message (its latest event),
+        # not when we stored it: a late webhook batch stores many at once.
+        changed = timezone.localtime(row["last_event_at"] or row["created_at"])
+        received = row["last_received_at"]
         out.append(
             {
                 "id": row["id"],
@@ -141,6 +145,9 @@ def _log_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "person_name": _person_name(row["person__attributes"]),
                 "changed": changed.strftime("%Y-%m-%d %H:%M:%S"),
                 "changed_iso": changed.isoformat(),
+                "received": timezone.localtime(received).strftime("%Y-%m-%d %H:%M:%S")
+                if received
+                else "",
             }
         )
     return out
@@ -155,8 +162,19 @@ def delivery_log(request: HttpRequest) -> HttpResponse:
     if request.GET.get("export") == "csv":
         return _export_csv(queryset)
 
+    # The latest event of each row, as correlated subqueries of the page's
+    # one query (the unique (message, idempotency_key) index finds a
+    # message's events); PostgreSQL evaluates them only for the rows the
+    # LIMIT keeps.
+    latest = MessageEvent.objects.filter(message=OuterRef("pk")).order_by(
+        "-occurred_at", "-received_at", "-id"
+    )
     page = keyset_page(
-        queryset.values(*LOG_FIELDS),
+        queryset.values(
+            *LOG_FIELDS,
+            last_event_at=Subquery(latest.values("occurred_at")[:1]),
+            last_received_at=Subquery(latest.values("received_at")[:1]),
+        ),
         before=_cursor(request.GET.get("before")),
         after=_cursor(request.GET.get("after")),
     )
@@ -310,6 +328,8 @@ def message_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 for key, value in attributes.items()
             ),
             "milestones": milestones,
+            # The links are read only for an HTML email (its preview).
+            "preview": message_preview(message, Link.objects.filter(action_id=message.action_id)),
             "timeline": message_timeline(message),
             "can_send": message.status == Status.DRAFTED and message.discarded_at is None,
             "can_retry": message.status == Status.FAILED,

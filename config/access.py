@@ -2,7 +2,7 @@
 the pages and the admin take their permission checks from.
 
 Roles are Django groups holding Django permissions; the migration
-``messaging/0004_roles`` creates them from ``ROLES`` below, and
+``messaging/0005_roles`` creates them from ``ROLES`` below, and
 ``manage.py tidings_user`` puts a user in one. A superuser holds everything;
 a signed-in user in no group may read nothing.
 

@@ -24,7 +24,7 @@ WHERE message_id IN (
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("messaging", "0003_webhook_inbox"),
+        ('messaging', '0003_webhook_inbox'),
     ]
 
     operations = [

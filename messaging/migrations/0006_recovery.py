@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('messaging', '0003_webhook_inbox'),
+        ('messaging', '0005_roles'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('messaging', '0003_webhook_inbox'),
+        ('messaging', '0006_recovery'),
     ]
 
     operations = [

@@ -6,12 +6,12 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0001_initial'),
+        ('messaging', '0009_audit_trail_expiry_erase'),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='action',
-            options={'ordering': ['id'], 'verbose_name': 'action of a campaign', 'verbose_name_plural': 'actions of a campaign'},
+            name='person',
+            options={'ordering': ['-id'], 'verbose_name_plural': 'people'},
         ),
     ]

@@ -6,8 +6,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0002_deliverability'),
-        ('messaging', '0003_webhook_inbox'),
+        ('campaigns', '0003_deliverability'),
+        ('messaging', '0007_personevent_conversions_in_the_log'),
     ]
 
     operations = [

@@ -68,7 +68,7 @@ def remove_roles(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('messaging', '0003_webhook_inbox'),
+        ('messaging', '0004_event_attempt'),
         ('campaigns', '0001_initial'),
         ('auth', '0012_alter_user_first_name_max_length'),
         ('contenttypes', '0002_remove_content_type_name'),

@@ -48,7 +48,7 @@ def drop_append_only(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('messaging', '0003_webhook_inbox'),
+        ('messaging', '0008_deliverability'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -7,8 +7,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0002_chosen_indexes'),
-        ('messaging', '0004_webhook_inbox_retention'),
+        ('campaigns', '0005_chosen_indexes'),
+        ('messaging', '0011_webhook_inbox_retention'),
     ]
 
     operations = [

@@ -6,12 +6,12 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('messaging', '0003_webhook_inbox'),
+        ('campaigns', '0003_deliverability'),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='person',
-            options={'ordering': ['-id'], 'verbose_name_plural': 'people'},
+            name='action',
+            options={'ordering': ['id'], 'verbose_name': 'action of a campaign', 'verbose_name_plural': 'actions of a campaign'},
         ),
     ]

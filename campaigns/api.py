@@ -110,7 +110,7 @@ class CampaignListCreate(generics.ListCreateAPIView):
 
 
 class CampaignDetail(generics.RetrieveAPIView):
-    required_permissions = {"GET": access.VIEW_CAMPAIGN}
+    required_permissions = {"GET": access.VIEW_CAMPAIGN, "PATCH": access.CHANGE_CAMPAIGN}
     queryset = Campaign.objects.prefetch_related("actions__links")
     serializer_class = CampaignDetailSerializer
     http_method_names = ["get", "patch", "head", "options"]

@@ -107,12 +107,15 @@ def is_attributed(fact: EventFact) -> bool:
     return fact.type == EventType.CONVERTED and fact.key.startswith(GOAL_KEY_PREFIX)
 
 
-def moments_of(channel: str, facts: Iterable[EventFact]) -> Moments | None:
+def moments_of(channel: str, facts: Iterable[EventFact], *, opens: bool = True) -> Moments | None:
     """The message's moments, judged by the status engine from its events
-    other than conversions; None when it has not reached the person."""
+    other than conversions; None when it has not reached the person. ``opens``
+    is the action's open-tracking switch (off: no open moment)."""
     if channel not in CONVERTING_CHANNELS:
         return None
-    state = compute_state(channel, [fact for fact in facts if fact.type != EventType.CONVERTED])
+    state = compute_state(
+        channel, [fact for fact in facts if fact.type != EventType.CONVERTED], opens=opens
+    )
     if state.status is None or state.status in NOT_REACHED:
         return None
     reached = state.at("delivered") if channels.reports_delivery(channel) else state.at("sent")

@@ -23,7 +23,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from campaigns.metrics import contribution_delta
-from campaigns.models import Campaign
+from campaigns.models import Action, Campaign
 from campaigns.vocabulary import EventType, Source
 from messaging import counters
 from messaging.attribution import (
@@ -39,6 +39,7 @@ from messaging.attribution import (
 from messaging.events import Event
 from messaging.ingest import (
     _INSERT_FIELDS,
+    _LOCKED_COLUMNS,
     LockedMessage,
     _fact,
     _row,
@@ -137,7 +138,8 @@ def rewrite(
         if not person_goals:
             continue
         candidates = [
-            Candidate(m.id, m.campaign_id, moments_of(m.channel, facts[m.id])) for m in own
+            Candidate(m.id, m.campaign_id, moments_of(m.channel, facts[m.id], opens=m.track_opens))
+            for m in own
         ]
         credited = attribute(person_goals, campaigns, candidates)
         result.credited.update(credited)
@@ -242,15 +244,21 @@ def _lock_messages(
             )
             .exclude(id__in=list(exclude))
             .order_by("id")
-            .values_list(*LockedMessage._fields)
+            .values_list(*_LOCKED_COLUMNS)
         )
         return [LockedMessage._make(row) for row in rows]
     fields = LockedMessage._fields
-    columns = ", ".join(_micros(f) if f.endswith("_at") else f for f in fields)
+    # The last field, the action's open-tracking switch, comes from the action.
+    columns = ", ".join(
+        [_micros(f"m.{f}") if f.endswith("_at") else f"m.{f}" for f in fields[:-1]]
+        + ["a.track_opens"]
+    )
     rows = _select(
-        f"SELECT {columns} FROM {Message._meta.db_table} WHERE person_id = ANY(%s) "
-        "AND campaign_id = ANY(%s) AND channel = ANY(%s) AND discarded_at IS NULL "
-        "AND NOT (id = ANY(%s)) ORDER BY id FOR UPDATE",
+        f"SELECT {columns} FROM {Message._meta.db_table} m "
+        f"JOIN {Action._meta.db_table} a ON a.id = m.action_id "
+        "WHERE m.person_id = ANY(%s) "
+        "AND m.campaign_id = ANY(%s) AND m.channel = ANY(%s) AND m.discarded_at IS NULL "
+        "AND NOT (m.id = ANY(%s)) ORDER BY m.id FOR UPDATE OF m",
         [sorted(people), sorted(campaign_ids), sorted(CONVERTING_CHANNELS), sorted(exclude)],
     )
     timed = [i for i, f in enumerate(fields) if f.endswith("_at")]
@@ -402,8 +410,9 @@ def after_ingest(
             continue
         before_facts = stored.get(message_id, [])
         facts[message_id] = before_facts + [_fact(e) for e in new_by_message[message_id]]
-        if moments_of(message.channel, before_facts) != moments_of(
-            message.channel, facts[message_id]
+        opens = message.track_opens
+        if moments_of(message.channel, before_facts, opens=opens) != moments_of(
+            message.channel, facts[message_id], opens=opens
         ):
             pairs.add((message.person_id, message.campaign_id))
     if not pairs:

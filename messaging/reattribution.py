@@ -133,9 +133,9 @@ def _drift_of(goal, people: list[int]) -> Iterator[ConversionDrift]:
             campaign_id=goal.id,
             channel__in=CONVERTING_CHANNELS,
             discarded_at__isnull=True,
-        ).values_list("id", "person_id", "channel")
+        ).values_list("id", "person_id", "channel", "action__track_opens")
     )
-    facts: dict[int, list] = {message_id: [] for message_id, _, _ in messages}
+    facts: dict[int, list] = {message_id: [] for message_id, *_ in messages}
     for message_id, fact in stored_facts(facts):
         facts[message_id].append(fact)
     goals: dict[int, list[Goal]] = {}
@@ -147,9 +147,9 @@ def _drift_of(goal, people: list[int]) -> Iterator[ConversionDrift]:
                 Goal(goal_id, name, occurred_at, goal_key(person_id, event_id))
             )
     by_person: dict[int, list[Candidate]] = {}
-    for message_id, person_id, channel in messages:
+    for message_id, person_id, channel, opens in messages:
         by_person.setdefault(person_id, []).append(
-            Candidate(message_id, goal.id, moments_of(channel, facts[message_id]))
+            Candidate(message_id, goal.id, moments_of(channel, facts[message_id], opens=opens))
         )
     expected: set[tuple[int, str]] = set()
     for person_id, candidates in by_person.items():

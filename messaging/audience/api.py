@@ -16,6 +16,7 @@ from rest_framework.response import Response
 
 from campaigns.api import IdCursorPagination, answers
 from campaigns.serializers import StrictSerializer
+from config import access
 from messaging.audience.audit import AuditEntry, AuditSource, Change
 from messaging.audience.erase import person_erase
 from messaging.audience.subscription import person_resubscribe
@@ -40,6 +41,7 @@ def _person(external_id: str) -> Person:
 
 
 class PersonResubscribe(generics.GenericAPIView):
+    required_permissions = {"POST": access.RESUBSCRIBE_PERSON}
     serializer_class = _Empty
 
     @extend_schema(
@@ -55,6 +57,7 @@ class PersonResubscribe(generics.GenericAPIView):
 
 
 class PersonErase(generics.GenericAPIView):
+    required_permissions = {"POST": access.ERASE_PERSON}
     serializer_class = _Empty
 
     @extend_schema(
@@ -107,6 +110,8 @@ class AuditFilter(django_filters.FilterSet):
 
 
 class AuditList(generics.ListAPIView):
+    # The trail of the suppression list and of subscriptions: read with them.
+    required_permissions = {"GET": access.VIEW_SUPPRESSION}
     queryset = AuditEntry.objects.select_related("person")
     serializer_class = AuditEntrySerializer
     pagination_class = IdCursorPagination

@@ -31,9 +31,10 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from campaigns.vocabulary import EventType
 from config.outbound import outbound_url_check
 from messaging.events import Event
-from messaging.models import Message, WebhookRequest, WebhookStatus
+from messaging.models import Message, MessageEvent, WebhookRequest, WebhookStatus
 from messaging.quarantine import apply_events_isolated, clean_text
 from messaging.webhooks.providers import mailgun, postmark, sendgrid, ses, twilio
 
@@ -82,27 +83,49 @@ class ForeignProviderId(Exception):
 
 
 def foreign_provider_ids(events: Sequence[Event]) -> list[str]:
-    """What is wrong with the events whose provider message id is not the
-    one stored on the message they name. A message that has no provider id
-    yet (the callback beat the send's commit) passes: the request waits and
-    is checked again when it is applied."""
+    """What is wrong with the events whose provider message id is not the one
+    we were given for the attempt they name (CONTRACT.md: "differs from the
+    message's stored provider id for that attempt"). The current attempt's id
+    is on the message; an earlier attempt's is on that attempt's ``sent``
+    event. An attempt with no id yet (the callback beat the send's commit)
+    passes: the request waits and is checked again when it is applied."""
     claimed = {
-        e.message_id: e.provider_message_id
+        (e.message_id, e.attempt): e.provider_message_id
         for e in events
         if e.message_id is not None and e.provider_message_id
     }
     if not claimed:
         return []
-    stored = dict(
-        Message.objects.filter(id__in=list(claimed))
-        .exclude(provider_message_id="")
-        .values_list("id", "provider_message_id")
-    )
-    return [
-        f"message {message_id} was sent as {stored[message_id]!r}, not {claimed_id!r}"
-        for message_id, claimed_id in claimed.items()
-        if message_id in stored and stored[message_id] != claimed_id
-    ]
+    current = {
+        message_id: (attempts + 1, provider_id)
+        for message_id, attempts, provider_id in Message.objects.filter(
+            id__in={message_id for message_id, _ in claimed}
+        ).values_list("id", "send_attempts", "provider_message_id")
+    }
+    earlier = {
+        (message_id, attempt)
+        for message_id, attempt in claimed
+        if message_id in current and attempt is not None and attempt < current[message_id][0]
+    }
+    given: dict[tuple[int, int], str] = {}
+    if earlier:
+        for message_id, attempt, detail in MessageEvent.objects.filter(
+            message_id__in={message_id for message_id, _ in earlier},
+            attempt__in={attempt for _, attempt in earlier},
+            type=EventType.SENT,
+        ).values_list("message_id", "attempt", "detail"):
+            given[(message_id, attempt)] = (detail or {}).get("provider_message_id", "")
+    wrong = []
+    for (message_id, attempt), claimed_id in claimed.items():
+        if message_id not in current:
+            continue
+        if (message_id, attempt) in earlier:
+            stored = given.get((message_id, attempt), "")
+        else:
+            stored = current[message_id][1]
+        if stored and stored != claimed_id:
+            wrong.append(f"message {message_id} was sent as {stored!r}, not {claimed_id!r}")
+    return wrong
 
 
 def body_digest(*parts: bytes) -> str:

@@ -37,9 +37,13 @@ RULES: dict[tuple[str, str], tuple[str, dict | None]] = {
     ("api/v1/people/<path:external_id>/", "PATCH"): ("marketer", {"email": "p2@example.com"}),
     ("api/v1/people/<path:external_id>/", "DELETE"): ("deliverability", None),
     ("api/v1/people/<path:external_id>/unsubscribe/", "POST"): ("deliverability", {}),
+    ("api/v1/people/<path:external_id>/resubscribe/", "POST"): ("deliverability", {}),
+    ("api/v1/people/<path:external_id>/erase/", "POST"): ("deliverability", {}),
+    ("api/v1/audit/", "GET"): ("viewer", None),
     ("api/v1/campaigns/", "GET"): ("viewer", None),
     ("api/v1/campaigns/", "POST"): ("marketer", {"name": "c"}),
     ("api/v1/campaigns/<int:pk>/", "GET"): ("viewer", None),
+    ("api/v1/campaigns/<int:pk>/", "PATCH"): ("marketer", {"name": "renamed"}),
     ("api/v1/campaigns/<int:pk>/actions/", "POST"): (
         "marketer",
         {"name": "a", "channel": "email", "body": "b"},
@@ -71,6 +75,9 @@ RULES: dict[tuple[str, str], tuple[str, dict | None]] = {
     ("webhooks/<str:provider>/", "POST"): (PUBLIC, None),
     ("t/o/<str:token>.gif", "GET"): (PUBLIC, None),
     ("t/c/<str:token>", "GET"): (PUBLIC, None),
+    # One-click unsubscribe (the signed token is the credential) and the health check
+    ("u/<str:token>", "*"): (PUBLIC, None),
+    ("healthz", "*"): (PUBLIC, None),
     ("admin/", "*"): (STAFF, None),
     ("accounts/login/", "*"): (PUBLIC, None),
     ("accounts/logout/", "*"): (PUBLIC, None),

@@ -7,16 +7,22 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 from urllib.parse import parse_qsl, urlencode
 
 import pytest
+from django.conf import settings
 from django.test import Client
+from django.utils import timezone
 
-from campaigns.vocabulary import Channel
+from campaigns.vocabulary import Channel, EventType, Source
+from messaging.events import Event
+from messaging.ingest import apply_events
 from messaging.models import Message, MessageEvent, Suppression, WebhookRequest
 from messaging.webhooks.providers import mailgun, sendgrid, twilio
 
-from .kits import KITS, PROVIDER_IDS, sent_message
+from .helpers import fixture_bytes
+from .kits import KITS, PROVIDER_IDS, Request, sent_message
 
 pytestmark = pytest.mark.django_db
 
@@ -245,3 +251,85 @@ def test_no_provider_accepts_a_request_signed_with_a_key_it_does_not_hold(case):
     response = kit.wrong_signature(request).post(client)
     assert response.status_code in (401, 403)
     assert WebhookRequest.objects.count() == 0 and provider_events(message) == 0
+
+
+def _twilio_for_attempt(kit, name: str, attempt: int):
+    """A Twilio callback as Twilio posts it for one attempt: our message id and
+    the attempt in the signed callback URL."""
+    body = fixture_bytes("twilio", name)
+    path = kit.url_path(101) + f"&{twilio.ATTEMPT_PARAM}={attempt}"
+    url = settings.TIDINGS_PUBLIC_URL.rstrip("/") + path
+    headers = twilio.sign(body=body, url=url, secret=kit.token)
+    return Request("twilio", path, body, headers, "application/x-www-form-urlencoded", {"url": url})
+
+
+def _resent_with_a_new_sid(message: Message, first_sid: str, new_sid: str) -> Message:
+    """Attempt 1 was sent as ``first_sid`` and failed; attempt 2 went out as ``new_sid``."""
+    at = timezone.now() - timedelta(minutes=1)
+    apply_events(
+        [
+            Event(
+                type=EventType.SENT,
+                occurred_at=at,
+                idempotency_key="sent:first",
+                source=Source.PIPELINE,
+                message_id=message.pk,
+                attempt=1,
+                detail={"provider_message_id": first_sid},
+            ),
+            Event(
+                type=EventType.FAILED,
+                occurred_at=at,
+                idempotency_key="failed:first",
+                source=Source.PROVIDER,
+                message_id=message.pk,
+                attempt=1,
+                reason="carrier violation",
+            ),
+        ]
+    )
+    Message.objects.filter(pk=message.pk).update(send_attempts=1)
+    apply_events(
+        [
+            Event(
+                type=type_,
+                occurred_at=at + timedelta(seconds=offset),
+                idempotency_key=f"{type_}:second",
+                source=Source.PIPELINE,
+                message_id=message.pk,
+                attempt=2,
+                detail={"provider_message_id": new_sid} if type_ == EventType.SENT else {},
+            )
+            for offset, type_ in enumerate((EventType.QUEUED, EventType.ATTEMPTED, EventType.SENT))
+        ]
+    )
+    Message.objects.filter(pk=message.pk).update(provider_message_id=new_sid)
+    return Message.objects.get(pk=message.pk)
+
+
+def test_a_late_twilio_callback_of_an_earlier_attempt_is_checked_against_that_attempts_sid(
+    client, kits
+):
+    first_sid = PROVIDER_IDS["twilio"]  # the fixtures' MessageSid
+    message = sent_message(101, channel=Channel.SMS)
+    message = _resent_with_a_new_sid(message, first_sid, "SM" + "9" * 32)
+    assert message.attempt == 2
+
+    response = _twilio_for_attempt(kits["twilio"], "delivered", attempt=1).post(client)
+
+    assert response.status_code == 200, response.content
+    [late] = MessageEvent.objects.filter(message=message, source="provider", attempt=1).exclude(
+        idempotency_key="failed:first"
+    )
+    assert late.type == "delivered"
+
+
+def test_an_earlier_attempts_callback_with_a_sid_we_never_sent_is_a_403(client, kits):
+    message = sent_message(101, channel=Channel.SMS)
+    _resent_with_a_new_sid(message, "SM" + "1" * 32, "SM" + "9" * 32)
+
+    response = _twilio_for_attempt(kits["twilio"], "delivered", attempt=1).post(client)
+
+    assert response.status_code == 403
+    assert "SM" + "1" * 32 in response.json()["detail"]
+    assert WebhookRequest.objects.count() == 0

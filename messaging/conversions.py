@@ -167,6 +167,8 @@ def rewrite(
             idempotency_key=key,
             source=Source.API,
             message_id=message_id,
+            # A conversion names no attempt: it belongs to the current one.
+            attempt=messages[message_id].attempt,
             detail={"event": goal.name, "goal_event": goal.id, "event_id": key.split(":", 2)[2]},
         )
         for (message_id, key), goal in adds

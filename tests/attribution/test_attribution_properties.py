@@ -114,6 +114,7 @@ def brute_force_conversions(campaigns, messages, goals):
         "bounce_type",
         "reason",
         "link_id",
+        "attempt",
     ):
         facts[row["message_id"]].append(fact_of(row))
     expected = set()

@@ -223,8 +223,9 @@ class BounceReasonCounter(models.Model):
     """Bounced messages by normalised reason (campaigns.deliverability), per
     action and bounce type: the campaign's most frequent bounce reasons."""
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE)
-    action = models.ForeignKey(Action, on_delete=models.CASCADE)
+    # Served by bouncereasoncounter_camp_idx and the unique key (no FK indexes).
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, db_index=False)
+    action = models.ForeignKey(Action, on_delete=models.CASCADE, db_index=False)
     bounce_type = models.CharField(max_length=4)
     reason = models.CharField(max_length=200)
     value = models.BigIntegerField(default=0)

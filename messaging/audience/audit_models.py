@@ -61,6 +61,7 @@ class AuditEntry(models.Model):
         "messaging.Person",
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,  # audit_person_idx leads with it
         null=True,
         blank=True,
         related_name="+",

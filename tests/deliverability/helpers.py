@@ -95,7 +95,9 @@ def bulk_sent(action, provider: str, n: int) -> list[Message]:
             for i in range(n)
         ]
     )
-    created = messages_create(action=action, people=people, now=SEND_AT - timedelta(minutes=5))
+    created = messages_create(
+        action=action, people=people, now=SEND_AT - timedelta(minutes=5), backdate=True
+    )
     apply_events(
         [
             Event(

@@ -46,4 +46,8 @@ def test_a_batch_takes_a_constant_number_of_queries_whatever_its_size():
     large = queries_for(1000)
     # Every batch write is one statement whatever the batch size (unnest).
     assert large == small, (small, large)
-    assert large <= 10
+    # 2 are this test's link reads; ingest's own: lock, read events, insert,
+    # update messages, counters, and the side reads of this round (the goal
+    # campaigns and goal events that a late event may re-attribute, and the
+    # soft-bounce policy's check on a delivery).
+    assert large <= 11

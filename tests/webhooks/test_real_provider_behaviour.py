@@ -47,7 +47,7 @@ def test_a_dropped_message_takes_no_conversion(client, kits):
     [drop] = fixture_json("sendgrid", "dropped_bounced_address")
     drop["timestamp"] = int(SEND_AT.timestamp())
     kits["sendgrid"].events([drop]).post(client)
-    from messaging.attribution import person_event_record
+    from messaging.conversions import person_event_record
 
     _, converted = person_event_record(
         person=message.person,

@@ -40,6 +40,7 @@ from messaging.events import Event
 from messaging.ingest import (
     _INSERT_FIELDS,
     _LOCKED_COLUMNS,
+    CLOCK_SKEW,
     LockedMessage,
     _fact,
     _row,
@@ -341,8 +342,12 @@ def person_event_record(
     *, person: Person, name: str, occurred_at: datetime, event_id: str | None = None
 ) -> tuple[PersonEvent, list[int]]:
     """Stores a person's event and attributes it; returns the event and the
-    ids of the messages it converts (empty for a repeated event id)."""
+    ids of the messages it converts (empty for a repeated event id). Its time
+    is bounded like every stored time (DESIGN.md "Clocks are bounded"): at
+    most CLOCK_SKEW past now (the API refuses more; the simulated recipients'
+    virtual clock is clamped here), so the conversions it makes are too."""
     event_id = event_id or uuid.uuid4().hex
+    occurred_at = min(occurred_at, timezone.now() + CLOCK_SKEW)
     with transaction.atomic():
         try:
             with transaction.atomic():

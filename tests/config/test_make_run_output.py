@@ -40,12 +40,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def outside_make() -> dict[str, str]:
+    """The environment as a person's shell has it: CI runs this suite inside
+    `make test`, whose MAKEFLAGS / MAKELEVEL a nested make would inherit."""
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES")
+    }
+
+
 def run_recipe(addr: str) -> list[str]:
     """The shell lines of `make run` (without its install step)."""
     printed = subprocess.run(
-        ["make", "-n", "-o", "install", "-o", ".venv/.installed", "run", f"ADDR={addr}",
-         f"PY={shlex.quote(sys.executable)}"],
-        cwd=BASE_DIR, capture_output=True, text=True, check=True,
+        ["make", "--no-print-directory", "-n", "-o", "install", "-o", ".venv/.installed",
+         "run", f"ADDR={addr}", f"PY={shlex.quote(sys.executable)}"],
+        cwd=BASE_DIR, capture_output=True, text=True, check=True, env=outside_make(),
     ).stdout  # fmt: skip
     return [line for line in printed.splitlines() if line.strip()]
 
@@ -53,7 +63,7 @@ def run_recipe(addr: str) -> list[str]:
 def fresh_clone_env(database: Path) -> dict[str, str]:
     env = {
         key: value
-        for key, value in os.environ.items()
+        for key, value in outside_make().items()
         if key not in SECRETS
         and key not in ("DJANGO_SETTINGS_MODULE", "REDIS_URL", "DEBUG", "SECRET_KEY")
         and not key.startswith(("TIDINGS_", "PYTEST_"))

@@ -5,10 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
-from campaigns.serializers import StrictModelSerializer, StrictSerializer, ZonedDateTimeField
+from campaigns.serializers import (
+    StrictModelSerializer,
+    StrictSerializer,
+    ZonedDateTimeField,
+    ZonedTimeField,
+)
 from campaigns.vocabulary import BounceType, Channel, EventType, Source, Status
 from messaging.audience.audit import AuditAction, AuditEntry, AuditSource, AuditSubject
 from messaging.models import Message, Person, Suppression, SuppressionReason
@@ -295,27 +299,14 @@ class PersonEventResultSerializer(serializers.Serializer):
 # --- Suppressions ----------------------------------------------------------------------
 
 
-class ExpiryField(serializers.DateTimeField):
+class ExpiryField(ZonedTimeField):
     """ISO 8601 with a zone, in the future."""
 
-    default_error_messages = {
-        "naive": "Give the time zone (for instance 2026-12-01T12:00:00Z or +02:00).",
-        "past": "Must be in the future.",
-        "range": "Is out of range.",
-    }
+    default_error_messages = {"past": "Must be in the future."}
 
-    def to_internal_value(self, value):
-        if isinstance(value, str):
-            parsed = parse_datetime(value.strip())
-            if parsed is not None and parsed.tzinfo is None:
-                self.fail("naive")
-        try:
-            moment = super().to_internal_value(value)
-        except (OverflowError, ValueError):
-            self.fail("range")
+    def check(self, moment) -> None:
         if moment <= timezone.now():
             self.fail("past")
-        return moment
 
 
 class SuppressionSerializer(StrictModelSerializer):

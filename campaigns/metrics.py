@@ -16,7 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
-from django.db.models import Q, Sum
+from django.db.models import BigIntegerField, Q, Sum
+from django.db.models.functions import Cast
 
 from campaigns import channels
 from campaigns.models import (
@@ -28,7 +29,7 @@ from campaigns.models import (
     SeriesBasis,
     SeriesCounter,
 )
-from campaigns.vocabulary import BounceType, Channel, Status
+from campaigns.vocabulary import SERIES_METRICS, BounceType, Channel, Status
 
 # Reached counts: unique messages that ever reached the milestone.
 REACHED = (
@@ -46,7 +47,7 @@ BOUNCE_SPLIT = ("hard_bounced", "soft_bounced")
 # reached statuses above).
 CURRENT_SHOWN = ("queued", "drafted", "attempted", "failed", "undeliverable", "suppressed")
 TOTALS = ("opens", "clicks", "machine_opens", "machine_clicks")
-SERIES = ("sent", "delivered", "opened", "clicked", "converted", "bounced")
+SERIES = SERIES_METRICS
 LINK_METRICS = ("clicks", "unique_clicks")
 MESSAGES = "messages"
 
@@ -154,6 +155,12 @@ def message_contribution(
         # Delivered means it stayed delivered: a bounce after the delivery
         # report takes the message out of "delivered" (DESIGN.md).
         at = {**at, "delivered": None}
+    if at["converted"] is not None and at[denominator_milestone(channel)] is None:
+        # Only a message that reached the person converts (DESIGN.md
+        # "Converted"): attribution credits no other, and a conversion
+        # event stored on one that never reached counts in no figure, so
+        # the conversion rate stays within 100 %.
+        at = {**at, "converted": None}
     out[("action", action_id, MESSAGES)] = 1
     out[("action", action_id, _CURRENT[state.status])] = 1
     for milestone in REACHED:
@@ -343,7 +350,13 @@ def campaign_metrics(campaign: Campaign, *, basis: str = SeriesBasis.SEND) -> di
             campaign=campaign, basis=basis, metric__in=SERIES, bucket__range=span
         )
         .values("bucket")
-        .annotate(**{metric: Sum("value", filter=Q(metric=metric)) for metric in SERIES})
+        .annotate(
+            **{
+                # bigint, not numeric: SUM(bigint) would load as Decimal.
+                metric: Cast(Sum("value", filter=Q(metric=metric)), BigIntegerField())
+                for metric in SERIES
+            }
+        )
         .order_by("bucket")
     ):
         bucket = row["bucket"]
@@ -413,9 +426,9 @@ def campaign_span(campaign: Campaign, *, now: datetime | None = None) -> tuple[d
     from django.utils import timezone
 
     now = now or timezone.now()
-    first = SeriesCounter.objects.filter(campaign=campaign, basis=_SEND).aggregate(
-        first=Min("bucket")
-    )["first"]
+    first = SeriesCounter.objects.filter(
+        campaign=campaign, basis=_SEND, metric__in=SERIES
+    ).aggregate(first=Min("bucket"))["first"]
     if first is None:
         return hour(now), now + CLOCK_SKEW
     # Its first message may have been created a while before it was sent (a

@@ -88,3 +88,8 @@ class Source(models.TextChoices):
 class BounceType(models.TextChoices):
     HARD = "hard"
     SOFT = "soft"
+
+
+# The milestones counted per hour (campaigns.metrics writes and reads them;
+# the chart's index in campaigns.models is partial on this list).
+SERIES_METRICS = ("sent", "delivered", "opened", "clicked", "converted", "bounced")

@@ -8,10 +8,11 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.db.models import Count
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from campaigns.deliverability import stale_q
+from campaigns.deliverability import STALE_KINDS, stale_counts, stale_q
 from campaigns.vocabulary import Channel
 from messaging.models import Message
 from tests import factories
@@ -118,3 +119,35 @@ def test_an_index_serves_the_awaiting_delivery_count(scene):
         cursor.execute("EXPLAIN " + sql, params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "message_awaiting_idx" in plan
+
+
+@pytest.mark.parametrize("hours", [1, 2, 24, 29, 31, 48])
+def test_the_counted_stale_messages_are_exactly_the_filtered_ones(scene, settings, hours):
+    # stale_counts reads the current-status counters minus the recent
+    # messages (so it never reads every stale one); it must agree with the
+    # filter the delivery log applies, at every cut-off.
+    settings.TIDINGS_STALE_HOURS = hours
+    now = timezone.now()
+    counted = stale_counts(scene["campaign"], now)
+    filtered = {
+        kind: Message.objects.filter(stale_q(kind, now), campaign_id=scene["campaign"]).count()
+        for kind in STALE_KINDS
+    }
+    assert counted == filtered
+    assert counted["stuck_in_pipeline"] == 1
+
+
+def test_the_stale_count_reads_only_recent_messages(scene):
+    # The statement behind the campaign page's count: the sent messages it
+    # reads are the recent ones, through the awaiting-delivery index.
+    if connection.vendor != "postgresql":
+        pytest.skip("reads PostgreSQL's plan")
+    with CaptureQueriesContext(connection) as queries:
+        stale_counts(scene["campaign"])
+    (statement,) = [q["sql"] for q in queries.captured_queries]
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN " + statement)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "message_awaiting_idx" in plan
+    assert "sent_at >=" in plan  # a range from the cut-off, not the whole campaign

@@ -132,11 +132,43 @@ def run(scale: float) -> dict:
 
     # The baseline is the faster of the two plain batched INSERTs.
     raw = max(rate(total, values_insert), rate(total, executemany_insert))
+    before = _updates()
     ingested = rate(total, ingest)
+    hot = _hot_ratios(before, _updates())
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS bench_raw_events")
     return {
         "ingest_events_per_s": round(ingested, 1),
         "raw_insert_rows_per_s": round(raw, 1),
         "ingest_ratio": round(ingested / raw, 3),
+        **hot,
     }
+
+
+# Issue 18: how many of ingest's row updates were HOT (heap-only: no index
+# entry rewritten), per table it updates, from pg_stat_user_tables.
+_HOT_TABLES = {
+    "message": "messaging_message",
+    "action_counter": "campaigns_actioncounter",
+    "series_counter": "campaigns_seriescounter",
+}
+
+
+def _updates() -> dict[str, tuple[int, int]]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_force_next_flush()")
+        cursor.execute(
+            "SELECT relname, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables"
+            " WHERE relname = ANY(%s)",
+            [list(_HOT_TABLES.values())],
+        )
+        return {name: (updated, hot) for name, updated, hot in cursor.fetchall()}
+
+
+def _hot_ratios(before: dict, after: dict) -> dict[str, float]:
+    figures = {}
+    for label, table in _HOT_TABLES.items():
+        updated = after[table][0] - before.get(table, (0, 0))[0]
+        hot = after[table][1] - before.get(table, (0, 0))[1]
+        figures[f"{label}_hot_update_ratio"] = round(hot / updated, 3) if updated else None
+    return figures

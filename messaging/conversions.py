@@ -51,7 +51,7 @@ from messaging.ingest import (
     state_values,
     stored_facts,
 )
-from messaging.models import Message, MessageEvent, Person, PersonEvent
+from messaging.models import Message, MessageEvent, Person, PersonEvent, PrunedHistory
 from messaging.status import EventFact
 
 
@@ -202,7 +202,11 @@ def rewrite(
             )
 
     _delete_events(removes)
-    counters.bulk_insert(MessageEvent, [_row(event, now) for event in new_events], _INSERT_FIELDS)
+    counters.bulk_insert(
+        MessageEvent,
+        [_row(event, now, messages[event.message_id].created_at) for event in new_events],
+        _INSERT_FIELDS,
+    )
     save_message_states(changes, now)
     return result
 
@@ -249,6 +253,11 @@ def _lock_messages(
             .order_by("id")
             .values_list(*_LOCKED_COLUMNS)
         )
+        from messaging.history import retained_from
+
+        start = retained_from()
+        if start is not None:
+            rows = rows.filter(created_at__gte=start)
         return [LockedMessage._make(row) for row in rows]
     fields = LockedMessage._fields
     # The last field, the action's open-tracking switch, comes from the action.
@@ -261,7 +270,10 @@ def _lock_messages(
         f"JOIN {Action._meta.db_table} a ON a.id = m.action_id "
         "WHERE m.person_id = ANY(%s) "
         "AND m.campaign_id = ANY(%s) AND m.channel = ANY(%s) AND m.discarded_at IS NULL "
-        "AND NOT (m.id = ANY(%s)) ORDER BY m.id FOR UPDATE OF m",
+        "AND NOT (m.id = ANY(%s)) "
+        # Messages whose history was pruned are closed (messaging.history).
+        f"AND m.created_at >= coalesce((SELECT max(before) FROM {PrunedHistory._meta.db_table}), "
+        "'-infinity') ORDER BY m.id FOR UPDATE OF m",
         [sorted(people), sorted(campaign_ids), sorted(CONVERTING_CHANNELS), sorted(exclude)],
     )
     timed = [i for i, f in enumerate(fields) if f.endswith("_at")]

@@ -1,6 +1,27 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from messaging.history import partitions, retained_from
+from messaging.models import Message, PrunedHistory
 from messaging.reconcile import find_drift, repair
+
+
+def checked_period() -> str:
+    """Which part of the event log the check reads (messaging.history)."""
+    start = retained_from()
+    months = sorted(partitions())
+    if start is None:
+        first = Message.objects.order_by("created_at").values_list("created_at", flat=True)[:1]
+        since = f"{first[0]:%Y-%m}" if first else "the first message"
+        return f"Checked the event log of messages created from {since} to now (none pruned)."
+    kept = [month for month in months if month >= start]
+    oldest = f", oldest partition {kept[0]:%Y-%m}" if kept else ""
+    pruned = PrunedHistory.objects.filter(before__lte=start)
+    events = sum(pruned.values_list("events", flat=True))
+    return (
+        f"Checked the event log of messages created from {start:%Y-%m} to now{oldest}; "
+        f"history before {start:%Y-%m} was pruned ({events} events), and what it "
+        "contributed is counted as recorded when it was dropped."
+    )
 
 
 class Command(BaseCommand):
@@ -14,6 +35,7 @@ class Command(BaseCommand):
         parser.add_argument("--fix", action="store_true", help="Repair the drift found.")
 
     def handle(self, *args, campaign=None, fix=False, **options):
+        self.stdout.write(checked_period())
         drift, expected, drifted = find_drift(campaign)
         for key, (stored, recounted) in sorted(drift.counters.items(), key=lambda i: str(i[0])):
             self.stdout.write(

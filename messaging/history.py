@@ -251,8 +251,15 @@ def history_prune(
     module's docstring); returns what was (or, dry run, would be) dropped."""
     now = now or timezone.now()
     plan = history_prune_plan(before=before, now=now)
-    if dry_run:
-        return plan
+    if not dry_run:
+        history_drop(plan, now=now)
+    return plan
+
+
+def history_drop(plan: PrunePlan, *, now: datetime) -> None:
+    """The drop itself, for a plan history_prune_plan checked: milliseconds
+    on PostgreSQL whatever the months hold (bench/prune.py measures it)."""
+    before = plan.before
     with transaction.atomic():
         if connection.vendor == "postgresql":
             # Ingest locks the messages it writes for: this waits for batches
@@ -283,17 +290,49 @@ def history_prune(
         if partitioned():
             with connection.cursor() as cursor:
                 # Deferred foreign-key checks of rows written earlier in the
-                # same transaction (a caller's) would block the drop: run them.
+                # same transaction (a caller's) would block the detach: run them.
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                # Detached, the months are out of the log at once; their files
+                # go below, after the commit, so ingest waits only for this.
                 for name in plan.partitions:
-                    cursor.execute(f'DROP TABLE "{name}"')
+                    cursor.execute(f'ALTER TABLE {TABLE} DETACH PARTITION "{name}"')
                 # A stray row of a pruned month in the default partition.
                 cursor.execute(
                     f'DELETE FROM "{DEFAULT_PARTITION}" WHERE message_created_at < %s', [before]
                 )
         else:
             events.delete()
-    return plan
+    if partitioned():
+        _drop_detached()
+
+
+def _drop_detached() -> list[str]:
+    """Drops the monthly tables of pruned months that are no longer
+    partitions: those just detached, and any a prune detached but could not
+    drop (its process stopped in between)."""
+    start = retained_from()
+    if start is None:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname FROM pg_class c WHERE c.relkind = 'r' AND c.relname LIKE %s "
+            "AND c.relnamespace = current_schema()::regnamespace "
+            "AND NOT EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid)",
+            [f"{TABLE}_p%"],
+        )
+        names = [name for (name,) in cursor.fetchall()]
+    prefix = f"{TABLE}_p"
+    dropped = []
+    for name in sorted(names):
+        try:
+            month = datetime.strptime(name.removeprefix(prefix), "%Y_%m").replace(tzinfo=UTC)
+        except ValueError:
+            continue
+        if month < start:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(f'DROP TABLE "{name}"')
+            dropped.append(name)
+    return dropped
 
 
 def pruned_contribution(campaign_id: int | None = None) -> Counter:

@@ -15,8 +15,11 @@ from django.db import connection
 from campaigns.metrics import campaign_metrics
 from campaigns.models import ActionCounter
 from campaigns.vocabulary import Channel
+from messaging.audience.audit import AuditSource, Change
+from messaging.audience.erase import person_erase
 from messaging.ingest import apply_events
 from messaging.models import Message, MessageEvent, PrunedHistory
+from messaging.sending import NotAllowed, message_retry
 from tests.factories import action, message
 from tests.ingest.helpers import assert_no_drift, counters_snapshot
 from tests.retention.helpers import history, month_partitions, table_exists
@@ -157,3 +160,26 @@ def test_drift_after_a_prune_is_still_found(log):
     ActionCounter.objects.filter(action=step, metric="delivered").update(value=9)
     with pytest.raises(CommandError):
         reconcile()
+
+
+def test_a_pruned_failed_message_cannot_be_retried(log):
+    step, *_ = log
+    failed = message(action_obj=step, now=JANUARY)
+    apply_events(history(failed, "failed"))
+    assert Message.objects.get(pk=failed.pk).status == "failed"
+    prune("--before", "2026-02")
+    with pytest.raises(NotAllowed, match="history was pruned"):
+        message_retry(message=failed)
+    assert Message.objects.get(pk=failed.pk).send_attempts == 0
+
+
+def test_erasing_a_person_keeps_a_pruned_messages_derived_fields(log):
+    step, january, *_ = log
+    prune("--before", "2026-02")
+    counters_before = counters_snapshot()
+    person_erase(person=january[0].person, change=Change(source=AuditSource.API))
+    kept = Message.objects.get(pk=january[0].pk)
+    assert (kept.status, kept.open_count, kept.click_count) == ("clicked", 1, 1)
+    assert kept.delivered_at is not None and kept.address == ""
+    assert counters_snapshot() == counters_before
+    assert_no_drift()

@@ -119,7 +119,8 @@ def rewrite(
             facts[message_id] = list(known_facts[message_id])
         else:
             missing.append(message_id)
-    for message_id, fact in _stored_facts(missing):
+    created = [messages[message_id].created_at for message_id in missing]
+    for message_id, fact in _stored_facts(missing, created):
         facts[message_id].append(fact)
 
     names = {c.event for c in campaigns.values() if c.event}
@@ -286,17 +287,20 @@ def _lock_messages(
     return messages
 
 
-def _stored_facts(message_ids: list[int]) -> Iterable[tuple[int, EventFact]]:
+def _stored_facts(
+    message_ids: list[int], created: list[datetime]
+) -> Iterable[tuple[int, EventFact]]:
     if connection.vendor != "postgresql":
-        yield from stored_facts(message_ids)
+        yield from stored_facts(message_ids, created=created)
         return
     if not message_ids:
         return
+    # The messages' months bound the partitions read (messaging.history).
     rows = _select(
         f"SELECT message_id, type, {_micros('occurred_at')}, idempotency_key, machine, "
         f"bounce_type, reason, link_id FROM {MessageEvent._meta.db_table} "
-        "WHERE message_id = ANY(%s)",
-        [message_ids],
+        "WHERE message_id = ANY(%s) AND message_created_at BETWEEN %s AND %s",
+        [message_ids, min(created), max(created)],
     )
     for message_id, type_, micros, key, machine, bounce_type, reason, link_id in rows:
         yield (

@@ -156,9 +156,17 @@ def fact_of(row: dict | MessageEvent) -> EventFact:
     )
 
 
-def stored_facts(message_ids: Iterable[int]) -> Iterable[tuple[int, EventFact]]:
-    """(message id, fact) for every stored event of these messages."""
-    rows = MessageEvent.objects.filter(message_id__in=list(message_ids)).values_list(*_EVENT_FIELDS)
+def stored_facts(
+    message_ids: Iterable[int], *, created: Iterable[datetime] = ()
+) -> Iterable[tuple[int, EventFact]]:
+    """(message id, fact) for every stored event of these messages. Given the
+    messages' created_at (``created``), the query reads only the partitions
+    of their months (messaging.history), not every month's index."""
+    rows = MessageEvent.objects.filter(message_id__in=list(message_ids))
+    created = list(created)
+    if created:
+        rows = rows.filter(message_created_at__range=(min(created), max(created)))
+    rows = rows.values_list(*_EVENT_FIELDS)
     for message_id, *fields in rows:
         yield message_id, EventFact(*fields)
 
@@ -246,7 +254,8 @@ def apply_events(events: Sequence[Event], *, strict: bool = False) -> IngestResu
 
         stored: dict[int, list[EventFact]] = defaultdict(list)
         seen: set[tuple[int, str]] = set()
-        for message_id, fact in stored_facts(messages.keys()):
+        created = (message.created_at for message in messages.values())
+        for message_id, fact in stored_facts(messages.keys(), created=created):
             stored[message_id].append(fact)
             seen.add((message_id, fact.key))
 

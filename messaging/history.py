@@ -121,6 +121,9 @@ def _create_partition(month: datetime) -> bool:
         # partition when they came) move into it: the new partition is built
         # detached, filled, then attached, which checks the default holds no
         # row of its range any more.
+        # Writers of rows routed to the default partition wait until the
+        # attach, so none lands there between the move and the attach.
+        cursor.execute(f'LOCK TABLE "{DEFAULT_PARTITION}" IN SHARE ROW EXCLUSIVE MODE')
         cursor.execute(
             f'CREATE TABLE "{name}" (LIKE {TABLE} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)'
         )

@@ -260,8 +260,17 @@ def history_prune(
 
 
 def history_drop(plan: PrunePlan, *, now: datetime) -> None:
-    """The drop itself, for a plan history_prune_plan checked: milliseconds
-    on PostgreSQL whatever the months hold (bench/prune.py measures it)."""
+    """The drop itself, for a plan history_prune_plan checked (bench/prune.py
+    measures both steps)."""
+    history_detach(plan, now=now)
+    if partitioned():
+        drop_detached()
+
+
+def history_detach(plan: PrunePlan, *, now: datetime) -> None:
+    """Takes the months out of the log in one short transaction (the only
+    step writers wait for): on PostgreSQL their partitions are detached, to
+    be dropped by drop_detached; on SQLite their rows are deleted."""
     before = plan.before
     with transaction.atomic():
         if connection.vendor == "postgresql":
@@ -305,11 +314,9 @@ def history_drop(plan: PrunePlan, *, now: datetime) -> None:
                 )
         else:
             events.delete()
-    if partitioned():
-        _drop_detached()
 
 
-def _drop_detached() -> list[str]:
+def drop_detached() -> list[str]:
     """Drops the monthly tables of pruned months that are no longer
     partitions: those just detached, and any a prune detached but could not
     drop (its process stopped in between)."""

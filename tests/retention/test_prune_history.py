@@ -11,12 +11,14 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
+from django.utils import timezone
 
 from campaigns.metrics import campaign_metrics
 from campaigns.models import ActionCounter
 from campaigns.vocabulary import Channel
 from messaging.audience.audit import AuditSource, Change
 from messaging.audience.erase import person_erase
+from messaging.history import drop_detached, history_detach, history_prune_plan, partitions
 from messaging.ingest import apply_events
 from messaging.models import Message, MessageEvent, PrunedHistory
 from messaging.sending import NotAllowed, message_retry
@@ -183,3 +185,20 @@ def test_erasing_a_person_keeps_a_pruned_messages_derived_fields(log):
     assert kept.delivered_at is not None and kept.address == ""
     assert counters_snapshot() == counters_before
     assert_no_drift()
+
+
+@pytest.mark.skipif(not POSTGRESQL, reason="SQLite deletes the rows: nothing is detached")
+def test_a_month_detached_but_not_dropped_is_dropped_later(log):
+    # The process stopped between the detach's commit and the drop.
+    plan = history_prune_plan(before=datetime(2026, 2, 1, tzinfo=UTC))
+    history_detach(plan, now=timezone.now())
+    assert table_exists("messaging_messageevent_p2026_01")
+    assert "messaging_messageevent_p2026_01" not in partitions().values()
+    assert_no_drift()
+    assert drop_detached() == ["messaging_messageevent_p2026_01"]
+    assert not table_exists("messaging_messageevent_p2026_01")
+    assert drop_detached() == []
+
+
+def test_reconcile_says_nothing_was_pruned_before_a_prune(log):
+    assert "messages created from 2026-01 to now (none pruned)" in reconcile()

@@ -35,7 +35,7 @@ class Command(BaseCommand):
         parser.add_argument("--fix", action="store_true", help="Repair the drift found.")
 
     def handle(self, *args, campaign=None, fix=False, **options):
-        self.stdout.write(checked_period())
+        period = checked_period()
         drift, expected, drifted = find_drift(campaign)
         for key, (stored, recounted) in sorted(drift.counters.items(), key=lambda i: str(i[0])):
             self.stdout.write(
@@ -58,6 +58,7 @@ class Command(BaseCommand):
         scope = f"campaign {campaign}" if campaign else "all campaigns"
         if not drift:
             self.stdout.write(f"No drift: {len(expected)} counters match the event log ({scope}).")
+            self.stdout.write(period)
             return
         summary = (
             f"{len(drift.counters)} counters, {len(drift.messages)} messages and "
@@ -66,6 +67,7 @@ class Command(BaseCommand):
         if fix:
             repair(campaign, drift, expected, drifted)
             self.stdout.write(f"Repaired: {summary}")
+            self.stdout.write(period)
             if drift.breaches:
                 raise CommandError(
                     f"{len(drift.breaches)} stored events break the status rules; "
@@ -76,6 +78,7 @@ class Command(BaseCommand):
         self.stdout.write(summary)
         if drift.breaches:
             self.stdout.write(f"{len(drift.breaches)} stored events break the status rules.")
+        self.stdout.write(period)
         raise CommandError(
             "Metrics drift from the event log; run with --fix to repair.", returncode=1
         )

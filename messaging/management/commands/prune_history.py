@@ -29,8 +29,9 @@ class Command(BaseCommand):
         months = f"{plan.months[0]} .. {plan.months[-1]}" if plan.months else "no month"
         self.stdout.write(
             f"{verb} the history of {plan.messages} messages created before {month:%Y-%m} "
-            f"({months}): {plan.events} events, {len(plan.contribution)} counters checked "
-            f"exact in {len(plan.campaigns)} campaigns."
+            f"({months}): {plan.events} events. The counters of {len(plan.campaigns)} "
+            f"campaigns match their events; {len(plan.contribution)} of them hold what "
+            "these messages contributed (recorded for reconcile_metrics)."
         )
         if partitioned():
             for name in plan.partitions:

@@ -24,6 +24,7 @@ MODULES = [
     "recovery",
     "suppression",
     "attribution",
+    "prune",
 ]
 
 

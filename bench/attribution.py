@@ -69,6 +69,7 @@ def run(scale: float) -> dict:
         "reason",
         "provider",
         "detail",
+        "message_created_at",
     )
     rows = []
     for message, (_, sent_at, opened) in zip(messages, plans, strict=True):
@@ -77,7 +78,11 @@ def run(scale: float) -> dict:
         if opened:
             steps.append(("opened", sent_at + timedelta(hours=1)))
         rows += [
-            (message.id, kind, moment, t0, "provider", kind, False, None, "", "", "", {})
+            (
+                message.id,
+                *(kind, moment, t0, "provider", kind, False, None, "", "", "", {}),
+                message.created_at,
+            )
             for kind, moment in steps
         ]
     for start in range(0, len(rows), 20_000):

@@ -77,8 +77,9 @@ def run(scale: float) -> dict:
     now = datetime.now(UTC)
     columns = (
         "message_id, type, occurred_at, received_at, source, idempotency_key, "
-        "machine, link_id, bounce_type, reason, provider, detail, attempt"
+        "machine, link_id, bounce_type, reason, provider, detail, attempt, message_created_at"
     )
+    created = {message.id: message.created_at for message in messages}
     rows = [
         (
             e.message_id,
@@ -94,6 +95,7 @@ def run(scale: float) -> dict:
             "",
             json.dumps(e.detail),
             1,
+            created[e.message_id],
         )
         for e in events
     ]
@@ -108,7 +110,7 @@ def run(scale: float) -> dict:
     def values_insert():
         # Django's way: one multi-row INSERT … VALUES per batch.
         fresh_table()
-        placeholder = "(" + ", ".join(["%s"] * 13) + ")"
+        placeholder = "(" + ", ".join(["%s"] * 14) + ")"
         for start in range(0, total, BATCH):
             chunk = rows[start : start + BATCH]
             with transaction.atomic(), connection.cursor() as cursor:
@@ -125,7 +127,7 @@ def run(scale: float) -> dict:
 
         fresh_table()
         connection.ensure_connection()
-        sql = f"INSERT INTO bench_raw_events ({columns}) VALUES ({', '.join(['%s'] * 13)})"
+        sql = f"INSERT INTO bench_raw_events ({columns}) VALUES ({', '.join(['%s'] * 14)})"
         for start in range(0, total, BATCH):
             with transaction.atomic(), psycopg.Cursor(connection.connection) as cursor:
                 cursor.executemany(sql, rows[start : start + BATCH])

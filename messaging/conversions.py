@@ -51,7 +51,7 @@ from messaging.ingest import (
     state_values,
     stored_facts,
 )
-from messaging.models import Message, MessageEvent, Person, PersonEvent
+from messaging.models import Message, MessageEvent, Person, PersonEvent, PrunedHistory
 from messaging.status import EventFact
 
 
@@ -119,7 +119,8 @@ def rewrite(
             facts[message_id] = list(known_facts[message_id])
         else:
             missing.append(message_id)
-    for message_id, fact in _stored_facts(missing):
+    created = [messages[message_id].created_at for message_id in missing]
+    for message_id, fact in _stored_facts(missing, created):
         facts[message_id].append(fact)
 
     names = {c.event for c in campaigns.values() if c.event}
@@ -202,7 +203,11 @@ def rewrite(
             )
 
     _delete_events(removes)
-    counters.bulk_insert(MessageEvent, [_row(event, now) for event in new_events], _INSERT_FIELDS)
+    counters.bulk_insert(
+        MessageEvent,
+        [_row(event, now, messages[event.message_id].created_at) for event in new_events],
+        _INSERT_FIELDS,
+    )
     save_message_states(changes, now)
     return result
 
@@ -249,6 +254,11 @@ def _lock_messages(
             .order_by("id")
             .values_list(*_LOCKED_COLUMNS)
         )
+        from messaging.history import retained_from
+
+        start = retained_from()
+        if start is not None:
+            rows = rows.filter(created_at__gte=start)
         return [LockedMessage._make(row) for row in rows]
     fields = LockedMessage._fields
     # The last field, the action's open-tracking switch, comes from the action.
@@ -261,7 +271,10 @@ def _lock_messages(
         f"JOIN {Action._meta.db_table} a ON a.id = m.action_id "
         "WHERE m.person_id = ANY(%s) "
         "AND m.campaign_id = ANY(%s) AND m.channel = ANY(%s) AND m.discarded_at IS NULL "
-        "AND NOT (m.id = ANY(%s)) ORDER BY m.id FOR UPDATE OF m",
+        "AND NOT (m.id = ANY(%s)) "
+        # Messages whose history was pruned are closed (messaging.history).
+        f"AND m.created_at >= coalesce((SELECT max(before) FROM {PrunedHistory._meta.db_table}), "
+        "'-infinity') ORDER BY m.id FOR UPDATE OF m",
         [sorted(people), sorted(campaign_ids), sorted(CONVERTING_CHANNELS), sorted(exclude)],
     )
     timed = [i for i, f in enumerate(fields) if f.endswith("_at")]
@@ -274,17 +287,20 @@ def _lock_messages(
     return messages
 
 
-def _stored_facts(message_ids: list[int]) -> Iterable[tuple[int, EventFact]]:
+def _stored_facts(
+    message_ids: list[int], created: list[datetime]
+) -> Iterable[tuple[int, EventFact]]:
     if connection.vendor != "postgresql":
-        yield from stored_facts(message_ids)
+        yield from stored_facts(message_ids, created=created)
         return
     if not message_ids:
         return
+    # The messages' months bound the partitions read (messaging.history).
     rows = _select(
         f"SELECT message_id, type, {_micros('occurred_at')}, idempotency_key, machine, "
         f"bounce_type, reason, link_id FROM {MessageEvent._meta.db_table} "
-        "WHERE message_id = ANY(%s)",
-        [message_ids],
+        "WHERE message_id = ANY(%s) AND message_created_at BETWEEN %s AND %s",
+        [message_ids, min(created), max(created)],
     )
     for message_id, type_, micros, key, machine, bounce_type, reason, link_id in rows:
         yield (

@@ -30,7 +30,7 @@ from types import SimpleNamespace
 from typing import NamedTuple
 
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Subquery
 from django.utils import timezone
 
 from campaigns import channels, deliverability
@@ -40,7 +40,7 @@ from campaigns.vocabulary import Channel, EventType, Source, Status
 from messaging import counters
 from messaging.audience.effects import apply_ingest_effects
 from messaging.events import Event
-from messaging.models import Message, MessageEvent
+from messaging.models import Message, MessageEvent, PrunedHistory
 from messaging.status import (
     AFTER_SEND_TYPES,
     MILESTONES,
@@ -88,6 +88,9 @@ class LockedMessage(NamedTuple):
 
 # LockedMessage's columns (the last one through the action).
 _LOCKED_COLUMNS = (*LockedMessage._fields[:-1], "action__track_opens")
+# Messages created before this have no history left (messaging.history):
+# read in the lock query, so it costs no round trip.
+PRUNED_BEFORE = Subquery(PrunedHistory.objects.order_by("-before").values("before")[:1])
 
 
 class EventRefused(ValueError):
@@ -104,6 +107,7 @@ class IngestResult:
     stored: int = 0  # new event rows
     duplicates: int = 0
     refused: int = 0
+    pruned: int = 0  # for messages whose history was pruned: dropped
     unmatched: list[Event] = field(default_factory=list)
 
 
@@ -134,6 +138,7 @@ _INSERT_FIELDS = (
     "provider",
     "detail",
     "attempt",
+    "message_created_at",  # the partition key (messaging.history)
 )
 
 
@@ -151,9 +156,17 @@ def fact_of(row: dict | MessageEvent) -> EventFact:
     )
 
 
-def stored_facts(message_ids: Iterable[int]) -> Iterable[tuple[int, EventFact]]:
-    """(message id, fact) for every stored event of these messages."""
-    rows = MessageEvent.objects.filter(message_id__in=list(message_ids)).values_list(*_EVENT_FIELDS)
+def stored_facts(
+    message_ids: Iterable[int], *, created: Iterable[datetime] = ()
+) -> Iterable[tuple[int, EventFact]]:
+    """(message id, fact) for every stored event of these messages. Given the
+    messages' created_at (``created``), the query reads only the partitions
+    of their months (messaging.history), not every month's index."""
+    rows = MessageEvent.objects.filter(message_id__in=list(message_ids))
+    created = list(created)
+    if created:
+        rows = rows.filter(message_created_at__range=(min(created), max(created)))
+    rows = rows.values_list(*_EVENT_FIELDS)
     for message_id, *fields in rows:
         yield message_id, EventFact(*fields)
 
@@ -214,14 +227,26 @@ def apply_events(events: Sequence[Event], *, strict: bool = False) -> IngestResu
         locked = (
             Message.objects.select_for_update(**lock_options())
             .filter(id__in=ids)
+            .annotate(pruned_before=PRUNED_BEFORE)
             .order_by("id")
-            .values_list(*_LOCKED_COLUMNS)
+            .values_list(*_LOCKED_COLUMNS, "pruned_before")
         )
-        messages = {row[0]: LockedMessage._make(row) for row in locked}
+        messages = {}
+        closed = set()
+        for *row, pruned_before in locked:
+            message = LockedMessage._make(row)
+            if pruned_before is not None and message.created_at < pruned_before:
+                closed.add(message.id)
+            else:
+                messages[message.id] = message
         matched = []
         for event in events:
             if event.message_id in messages:
                 matched.append(event)
+            elif event.message_id in closed:
+                # Its history was pruned (messaging.history): its status can
+                # no longer be recomputed from its log, so it takes no more.
+                result.pruned += 1
             else:
                 result.unmatched.append(event)
         if not matched:
@@ -229,7 +254,8 @@ def apply_events(events: Sequence[Event], *, strict: bool = False) -> IngestResu
 
         stored: dict[int, list[EventFact]] = defaultdict(list)
         seen: set[tuple[int, str]] = set()
-        for message_id, fact in stored_facts(messages.keys()):
+        created = (message.created_at for message in messages.values())
+        for message_id, fact in stored_facts(messages.keys(), created=created):
             stored[message_id].append(fact)
             seen.add((message_id, fact.key))
 
@@ -255,7 +281,7 @@ def apply_events(events: Sequence[Event], *, strict: bool = False) -> IngestResu
             )
             if event.type == EventType.REFUSED:
                 result.refused += 1
-            new_rows.append(_row(event, now))
+            new_rows.append(_row(event, now, message.created_at))
             new_by_message[event.message_id].append(event)
 
         if not new_rows:
@@ -415,7 +441,7 @@ def _admit(
     return event
 
 
-def _row(event: Event, now: datetime) -> tuple:
+def _row(event: Event, now: datetime, message_created_at: datetime) -> tuple:
     """The event as a MessageEvent row, in _INSERT_FIELDS order."""
     return (
         event.message_id,
@@ -431,6 +457,7 @@ def _row(event: Event, now: datetime) -> tuple:
         event.provider,
         event.detail,
         event.attempt,
+        message_created_at,
     )
 
 

@@ -200,11 +200,20 @@ class MessageEvent(models.Model):
     # pipeline and by providers (tidings_attempt), else the one current when
     # it was received.
     attempt = models.PositiveSmallIntegerField(default=1)
+    # The message's created_at, copied: on PostgreSQL the table is partitioned
+    # by its month (messaging.history). Fixed per message, so the unique key
+    # below can carry it there (PostgreSQL's rule for partitioned tables)
+    # and still mean "once per message", and a message's whole history lives
+    # in one partition. Filled from the message when not given.
+    message_created_at = models.DateTimeField(editable=False)
 
     class Meta:
         constraints = [
             # A provider event (or a pipeline step) is stored once per message;
             # this unique index also serves "all events of these messages".
+            # On PostgreSQL the index is (message, idempotency_key,
+            # message_created_at) and the primary key (id,
+            # message_created_at): migration 0015.
             models.UniqueConstraint(
                 fields=["message", "idempotency_key"], name="messageevent_idempotency"
             ),
@@ -234,6 +243,34 @@ class MessageEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} at {self.occurred_at:%Y-%m-%d %H:%M:%S}"
+
+    def save(self, *args, **kwargs):
+        if self.message_created_at is None:
+            self.message_created_at = self.message.created_at
+        super().save(*args, **kwargs)
+
+
+class PrunedHistory(models.Model):
+    """One run of prune_history (messaging.history): the event log of every
+    message created before ``before`` is gone, and ``contribution`` holds what
+    those messages added to each counter when it was dropped (checked exact
+    against their events first), so reconcile can still account for every
+    counter."""
+
+    before = models.DateTimeField(unique=True)  # first month kept, 00:00 UTC
+    pruned_at = models.DateTimeField()
+    months = models.JSONField(default=list)  # "YYYY-MM" of each partition dropped
+    events = models.BigIntegerField()
+    messages = models.BigIntegerField()
+    # [campaign id, counter key as a list, value] for each counter moved.
+    contribution = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["-before"]
+        verbose_name_plural = "pruned history"
+
+    def __str__(self) -> str:
+        return f"history before {self.before:%Y-%m} pruned"
 
 
 class SuppressionReason(models.TextChoices):

@@ -127,14 +127,20 @@ def conversion_drift(campaign_id: int | None = None) -> Iterator[ConversionDrift
 
 
 def _drift_of(goal, people: list[int]) -> Iterator[ConversionDrift]:
-    messages = list(
-        Message.objects.filter(
-            person_id__in=people,
-            campaign_id=goal.id,
-            channel__in=CONVERTING_CHANNELS,
-            discarded_at__isnull=True,
-        ).values_list("id", "person_id", "channel", "action__track_opens")
+    from messaging.history import retained_from
+
+    candidates = Message.objects.filter(
+        person_id__in=people,
+        campaign_id=goal.id,
+        channel__in=CONVERTING_CHANNELS,
+        discarded_at__isnull=True,
     )
+    # A message whose history was pruned is closed (messaging.history): its
+    # conversions went with its log, and attribution no longer considers it.
+    start = retained_from()
+    if start is not None:
+        candidates = candidates.filter(created_at__gte=start)
+    messages = list(candidates.values_list("id", "person_id", "channel", "action__track_opens"))
     facts: dict[int, list] = {message_id: [] for message_id, *_ in messages}
     for message_id, fact in stored_facts(facts):
         facts[message_id].append(fact)

@@ -20,6 +20,7 @@ from campaigns.models import (
     SeriesCounter,
 )
 from messaging import counters
+from messaging.history import pruned_contribution, retained_from
 from messaging.ingest import (
     assign_state,
     contribution_of,
@@ -48,11 +49,9 @@ class Drift:
         return bool(self.counters or self.messages or self.breaches or self.conversions)
 
 
-def _messages(campaign_id: int | None) -> Iterator[list[Message]]:
+def _messages(queryset) -> Iterator[list[Message]]:
     # The action's open tracking switch rides along (the status engine needs it).
-    queryset = Message.objects.annotate(track_opens=F("action__track_opens")).order_by("id")
-    if campaign_id is not None:
-        queryset = queryset.filter(campaign_id=campaign_id)
+    queryset = queryset.annotate(track_opens=F("action__track_opens")).order_by("id")
     last = 0
     while True:
         chunk = list(queryset.filter(id__gt=last)[:_CHUNK])
@@ -62,10 +61,24 @@ def _messages(campaign_id: int | None) -> Iterator[list[Message]]:
         yield chunk
 
 
-def recount(campaign_id: int | None = None) -> tuple[Counter, list[Message]]:
+def retained_messages(campaign_id: int | None = None):
+    """The messages whose history the log still holds (messaging.history)."""
+    queryset = Message.objects.all()
+    if campaign_id is not None:
+        queryset = queryset.filter(campaign_id=campaign_id)
+    start = retained_from()
+    if start is not None:
+        queryset = queryset.filter(created_at__gte=start)
+    return queryset
+
+
+def recount_messages(queryset) -> tuple[Counter, list[Message], dict[tuple, int]]:
+    """The counters' contribution of these messages recounted from their
+    events, the messages whose derived fields differ, and each key's campaign."""
     expected: Counter = Counter()
     drifted: list[Message] = []
-    for chunk in _messages(campaign_id):
+    campaign_of_key: dict[tuple, int] = {}
+    for chunk in _messages(queryset):
         facts = defaultdict(list)
         for row in MessageEvent.objects.filter(message__in=chunk).values(
             "message_id",
@@ -81,9 +94,21 @@ def recount(campaign_id: int | None = None) -> tuple[Counter, list[Message]]:
             facts[row["message_id"]].append(fact_of(row))
         for message in chunk:
             state = state_of_message(message, facts[message.id])
-            expected.update(contribution_of(message, state, facts[message.id]))
+            contribution = contribution_of(message, state, facts[message.id])
+            expected.update(contribution)
+            for key in contribution:
+                campaign_of_key[key] = message.campaign_id
             if state is not None and assign_state(message, state):
                 drifted.append(message)
+    return +expected, drifted, campaign_of_key
+
+
+def recount(campaign_id: int | None = None) -> tuple[Counter, list[Message]]:
+    """Every counter as the log makes it: the retained messages recounted
+    from their events, plus what pruned messages contributed when their
+    history was dropped (recorded then, checked exact)."""
+    expected, drifted, _ = recount_messages(retained_messages(campaign_id))
+    expected.update(pruned_contribution(campaign_id))
     return +expected, drifted
 
 

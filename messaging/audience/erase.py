@@ -27,6 +27,7 @@ from django.utils import timezone
 from campaigns.vocabulary import Channel
 from messaging.audience.audit import AuditAction, AuditEntry, AuditSubject, Change, entry, record
 from messaging.audience.suppression import address_digest, normalise_address
+from messaging.history import retained_from
 from messaging.ingest import assign_state, save_message_states, state_of_message, stored_facts
 from messaging.models import (
     CapturedMessage,
@@ -217,8 +218,14 @@ def _messages(message_ids: list[int], redactor: Redactor, now) -> None:
     for message_id, fact in stored_facts(message_ids):
         facts.setdefault(message_id, []).append(fact)
     drifted = []
+    # A message whose history was pruned (messaging.history) keeps its
+    # derived fields: it has no events left to derive them from.
+    pruned_before = retained_from()
     for message in Message.objects.filter(id__in=message_ids):
-        state = state_of_message(message, facts.get(message.id, []))
+        if pruned_before is not None and message.created_at < pruned_before:
+            state = None
+        else:
+            state = state_of_message(message, facts.get(message.id, []))
         if state is not None and assign_state(message, state):
             drifted.append(message)
         elif state is None and redactor.text(message.failure_reason) != message.failure_reason:

@@ -28,13 +28,18 @@ def send_messages(self, message_ids: list[int], tries: int = 0) -> dict:
 @shared_task(name="messaging.sweep_messages")
 def sweep_messages() -> dict:
     from messaging.health import SWEEP_MESSAGES, sweep_finished
+    from messaging.history import partitions_ensure
     from messaging.sending.recovery import messages_sweep
 
     report = messages_sweep()
+    # The event log's partitions, months ahead (messaging.history): a no-op
+    # on all but the first sweep of a month.
+    created = partitions_ensure()
     summary = {
         "requeued": len(report.requeued),
         "resent": len(report.resent),
         "unknown": len(report.unknown),
+        "partitions_created": len(created),
     }
     sweep_finished(SWEEP_MESSAGES, summary)
     return summary

@@ -1,6 +1,27 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from messaging.history import partitions, retained_from
+from messaging.models import Message, PrunedHistory
 from messaging.reconcile import find_drift, repair
+
+
+def checked_period() -> str:
+    """Which part of the event log the check reads (messaging.history)."""
+    start = retained_from()
+    months = sorted(partitions())
+    if start is None:
+        first = Message.objects.order_by("created_at").values_list("created_at", flat=True)[:1]
+        since = f"{first[0]:%Y-%m}" if first else "the first message"
+        return f"Checked the event log of messages created from {since} to now (none pruned)."
+    kept = [month for month in months if month >= start]
+    oldest = f", oldest partition {kept[0]:%Y-%m}" if kept else ""
+    pruned = PrunedHistory.objects.filter(before__lte=start)
+    events = sum(pruned.values_list("events", flat=True))
+    return (
+        f"Checked the event log of messages created from {start:%Y-%m} to now{oldest}; "
+        f"history before {start:%Y-%m} was pruned ({events} events), and what it "
+        "contributed is counted as recorded when it was dropped."
+    )
 
 
 class Command(BaseCommand):
@@ -14,6 +35,7 @@ class Command(BaseCommand):
         parser.add_argument("--fix", action="store_true", help="Repair the drift found.")
 
     def handle(self, *args, campaign=None, fix=False, **options):
+        period = checked_period()
         drift, expected, drifted = find_drift(campaign)
         for key, (stored, recounted) in sorted(drift.counters.items(), key=lambda i: str(i[0])):
             self.stdout.write(
@@ -36,6 +58,7 @@ class Command(BaseCommand):
         scope = f"campaign {campaign}" if campaign else "all campaigns"
         if not drift:
             self.stdout.write(f"No drift: {len(expected)} counters match the event log ({scope}).")
+            self.stdout.write(period)
             return
         summary = (
             f"{len(drift.counters)} counters, {len(drift.messages)} messages and "
@@ -44,6 +67,7 @@ class Command(BaseCommand):
         if fix:
             repair(campaign, drift, expected, drifted)
             self.stdout.write(f"Repaired: {summary}")
+            self.stdout.write(period)
             if drift.breaches:
                 raise CommandError(
                     f"{len(drift.breaches)} stored events break the status rules; "
@@ -54,6 +78,7 @@ class Command(BaseCommand):
         self.stdout.write(summary)
         if drift.breaches:
             self.stdout.write(f"{len(drift.breaches)} stored events break the status rules.")
+        self.stdout.write(period)
         raise CommandError(
             "Metrics drift from the event log; run with --fix to repair.", returncode=1
         )

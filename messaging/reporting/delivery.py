@@ -1,0 +1,429 @@
+"""Delivering the outbox: claim due notifications, POST them outside any
+transaction, record each outcome.
+
+- **Claim**: ``SELECT … FOR UPDATE SKIP LOCKED`` of pending notifications
+  that are due, then a lease (``next_attempt_at`` moved
+  ``TIDINGS_REPORTING_LEASE_SECONDS`` ahead) committed at once: a worker
+  killed mid-delivery leaves its notifications pending, due again when the
+  lease runs out (at least once, never lost).
+- **Order per message**: a notification is not due while an earlier one of
+  the same message for the same webhook is pending (retrying or in flight),
+  so one message's notifications arrive in the order their events were
+  applied; other messages' notifications are not held back by it.
+- **HTTP**: one urllib3 ``PoolManager`` per worker process, so each
+  endpoint's connection is kept alive across notifications and tasks; no
+  redirects (a 3xx is not a success, and following one would skip the
+  outbound guard), no library retries (ours are durable), a total timeout
+  of ``TIDINGS_REPORTING_TIMEOUT_SECONDS``. Every URL passes the outbound
+  address guard right before it is sent to.
+- **Retries**: ``retry_delay`` (exponential, capped, jittered) inside a
+  window of ``TIDINGS_REPORTING_RETRY_HOURS`` from the first try; then
+  failed. An endpoint with no success for
+  ``TIDINGS_REPORTING_DISABLE_AFTER_HOURS`` is disabled with a note.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import urllib3
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from config.outbound import OutboundRefused
+from messaging import counters
+from messaging.models import Message
+from messaging.reporting.guard import reporting_url_check
+from messaging.reporting.models import (
+    NotificationStatus,
+    ReportingDelivery,
+    ReportingNotification,
+    ReportingWebhook,
+)
+from messaging.reporting.signing import signed_headers
+
+logger = logging.getLogger(__name__)
+
+ERROR_MAX = 500
+USER_AGENT = "Tidings-Webhooks/1 (+https://www.standardwebhooks.com/)"
+
+
+# --- The retry schedule ---------------------------------------------------------------
+
+
+def retry_delay(failures: int, *, base: float, cap: float, jitter: float) -> float:
+    """Seconds to wait after the ``failures``-th failure in a row: base·2^(n-1)
+    times a jitter factor in [0.5, 1], capped. Each delay is at least the
+    previous one whatever the jitter draws (the n-th lies in [d/2, d], the
+    next in [d, 2d]), so the schedule only spreads out."""
+    exponent = min(max(failures, 1) - 1, 40)
+    return min(cap, base * 2**exponent * (0.5 + 0.5 * jitter))
+
+
+def next_retry_at(
+    *, failures: int, now: datetime, retry_until: datetime, jitter: float
+) -> datetime | None:
+    """When to try again after a failure; None once the window is over (the
+    notification fails). The last try is at the window's end."""
+    if now >= retry_until:
+        return None
+    delay = retry_delay(
+        failures,
+        base=settings.TIDINGS_REPORTING_RETRY_BASE_SECONDS,
+        cap=settings.TIDINGS_REPORTING_RETRY_MAX_DELAY_SECONDS,
+        jitter=jitter,
+    )
+    return min(now + timedelta(seconds=delay), retry_until)
+
+
+# --- HTTP -------------------------------------------------------------------------
+
+
+_pool: urllib3.PoolManager | None = None
+
+
+def http_pool() -> urllib3.PoolManager:
+    """This process's pool (made after a prefork worker forks, on first use):
+    connections kept per endpoint (scheme, host, port)."""
+    global _pool
+    if _pool is None:
+        _pool = urllib3.PoolManager(
+            num_pools=100, maxsize=4, block=False, retries=False, headers={"user-agent": USER_AGENT}
+        )
+    return _pool
+
+
+@dataclass
+class Outcome:
+    status_code: int | None = None
+    error: str = ""
+    duration_ms: int = 0
+    # The request never finished (timeout, refused connection): the rest of
+    # this endpoint's batch goes back to the queue instead of waiting too.
+    unreachable: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def post(url: str, body: bytes, headers: dict[str, str]) -> Outcome:
+    started = time.monotonic()
+    try:
+        response = http_pool().request(
+            "POST",
+            url,
+            body=body,
+            headers={"content-type": "application/json", **headers},
+            timeout=urllib3.Timeout(total=settings.TIDINGS_REPORTING_TIMEOUT_SECONDS),
+            redirect=False,
+            retries=False,
+        )
+    except urllib3.exceptions.HTTPError as exc:
+        reason = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) else exc
+        return Outcome(
+            error=_error_text(reason),
+            duration_ms=_ms(started),
+            unreachable=True,
+        )
+    outcome = Outcome(status_code=response.status, duration_ms=_ms(started))
+    if not outcome.ok:
+        text = response.data[:200].decode("utf-8", errors="replace").strip()
+        outcome.error = f"HTTP {response.status}" + (f": {text}" if text else "")
+    return outcome
+
+
+def _error_text(exc: BaseException) -> str:
+    if isinstance(exc, urllib3.exceptions.TimeoutError):
+        return f"timed out after {settings.TIDINGS_REPORTING_TIMEOUT_SECONDS} s"
+    return f"{type(exc).__name__}: {exc}"[:ERROR_MAX]
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+# --- The payload ----------------------------------------------------------------------
+
+
+def notification_body(
+    notification: ReportingNotification, message: Message, webhook: ReportingWebhook
+) -> str:
+    """CONTRACT.md: {"type", "timestamp", "data": {"message", "event"}}; the
+    message as the API shows it now, without events (and without its
+    content unless the webhook includes it)."""
+    from messaging.serializers import MessageSerializer
+
+    data = MessageSerializer(message).data
+    if webhook.include_content:
+        data["subject"] = message.subject
+        data["body"] = message.body
+    payload = {
+        "type": notification.event_name,
+        "timestamp": notification.created_at,
+        "data": {
+            "message": data,
+            "event": {
+                "type": notification.event_type,
+                "occurred_at": notification.occurred_at,
+                "attempt": notification.event_attempt,
+                "source": notification.source,
+            },
+        },
+    }
+    return json.dumps(payload, cls=DjangoJSONEncoder, separators=(",", ":"))
+
+
+# --- Claim, send, record ------------------------------------------------------------
+
+
+@dataclass
+class DeliveryReport:
+    delivered: int = 0
+    retrying: int = 0
+    failed: int = 0
+    released: int = 0
+    more: bool = False  # stopped by the time budget with work left
+    outcomes: list[Outcome] = field(default_factory=list, repr=False)
+
+
+def _due(now: datetime):
+    earlier_pending = ReportingNotification.objects.filter(
+        webhook_id=OuterRef("webhook_id"),
+        message_id=OuterRef("message_id"),
+        status=NotificationStatus.PENDING,
+        id__lt=OuterRef("id"),
+    )
+    return (
+        ReportingNotification.objects.filter(
+            status=NotificationStatus.PENDING, next_attempt_at__lte=now, webhook__enabled=True
+        )
+        .filter(~Exists(earlier_pending))
+        .order_by("next_attempt_at", "id")
+    )
+
+
+def notifications_claim(*, limit: int, now: datetime | None = None) -> list[int]:
+    """Ids of up to ``limit`` due notifications, leased to this caller."""
+    now = now or timezone.now()
+    lease = now + timedelta(seconds=settings.TIDINGS_REPORTING_LEASE_SECONDS)
+    if connection.features.has_select_for_update_skip_locked:
+        with transaction.atomic():
+            ids = list(
+                _due(now)
+                .select_for_update(skip_locked=True, of=("self",))
+                .values_list("id", flat=True)[:limit]
+            )
+            if ids:
+                ReportingNotification.objects.filter(id__in=ids).update(next_attempt_at=lease)
+        return ids
+    # SQLite (no row locks): each row taken with a compare-and-swap on the
+    # time that made it due; a row another process took first changes no row.
+    claimed = []
+    for notification_id, due_at in _due(now).values_list("id", "next_attempt_at")[:limit]:
+        taken = ReportingNotification.objects.filter(
+            id=notification_id, next_attempt_at=due_at, status=NotificationStatus.PENDING
+        ).update(next_attempt_at=lease)
+        if taken:
+            claimed.append(notification_id)
+    return claimed
+
+
+def notifications_deliver(
+    *, budget_seconds: float | None = None, limit: int | None = None
+) -> DeliveryReport:
+    """Claims and sends due notifications until none is due or the time
+    budget is spent."""
+    budget = settings.TIDINGS_REPORTING_TASK_SECONDS if budget_seconds is None else budget_seconds
+    limit = limit or settings.TIDINGS_REPORTING_BATCH_SIZE
+    stop_at = time.monotonic() + budget
+    report = DeliveryReport()
+    while True:
+        if time.monotonic() >= stop_at:
+            report.more = True
+            break
+        ids = notifications_claim(limit=limit)
+        if not ids:
+            break
+        _deliver_claimed(ids, stop_at, report)
+    return report
+
+
+def _deliver_claimed(ids: list[int], stop_at: float, report: DeliveryReport) -> None:
+    notifications = list(
+        ReportingNotification.objects.filter(id__in=ids).select_related("webhook").order_by("id")
+    )
+    messages = Message.objects.select_related("person").in_bulk(
+        [n.message_id for n in notifications]
+    )
+    results: list[tuple[ReportingNotification, Outcome, datetime]] = []
+    released: list[int] = []
+    refused: dict[int, str] = {}  # webhook id -> why its URL is refused now
+    unreachable: set[int] = set()
+    for notification in notifications:
+        webhook = notification.webhook
+        if time.monotonic() >= stop_at or webhook.id in unreachable:
+            released.append(notification.id)
+            continue
+        if webhook.id not in refused:
+            try:
+                reporting_url_check(webhook.url)
+                refused[webhook.id] = ""
+            except OutboundRefused as exc:
+                refused[webhook.id] = f"refused by the outbound address guard: {exc}"
+        sent_at = timezone.now()
+        if refused[webhook.id]:
+            outcome = Outcome(error=refused[webhook.id])
+        else:
+            body = notification_body(notification, messages[notification.message_id], webhook)
+            headers = signed_headers(
+                secret=webhook.secret, msg_id=notification.webhook_msg_id, at=sent_at, body=body
+            )
+            outcome = post(webhook.url, body.encode(), headers)
+        if outcome.unreachable:
+            unreachable.add(webhook.id)
+        results.append((notification, outcome, sent_at))
+    outcomes_record(results, released=released, report=report)
+
+
+def outcomes_record(
+    results: list[tuple[ReportingNotification, Outcome, datetime]],
+    *,
+    released: list[int],
+    report: DeliveryReport,
+) -> None:
+    """One transaction per batch: the notifications' new state, an attempt
+    row per POST, the endpoints' health."""
+    now = timezone.now()
+    window = timedelta(hours=settings.TIDINGS_REPORTING_RETRY_HOURS)
+    attempts = []
+    ok_webhooks: set[int] = set()
+    failing_webhooks: dict[int, str] = {}
+    for notification, outcome, sent_at in results:
+        report.outcomes.append(outcome)
+        notification.tries += 1
+        if notification.retry_until is None:
+            notification.retry_until = sent_at + window
+        next_retry = None
+        if outcome.ok:
+            notification.status = NotificationStatus.DELIVERED
+            notification.delivered_at = now
+            notification.failures = 0
+            ok_webhooks.add(notification.webhook_id)
+            report.delivered += 1
+        else:
+            notification.failures += 1
+            next_retry = next_retry_at(
+                failures=notification.failures,
+                now=now,
+                retry_until=notification.retry_until,
+                jitter=random.random(),  # spreads retries; not a secret
+            )
+            if next_retry is None:
+                notification.status = NotificationStatus.FAILED
+                report.failed += 1
+            else:
+                notification.next_attempt_at = next_retry
+                report.retrying += 1
+            failing_webhooks[notification.webhook_id] = outcome.error
+        attempts.append(
+            ReportingDelivery(
+                webhook_id=notification.webhook_id,
+                notification_id=notification.id,
+                attempt=notification.tries,
+                status_code=outcome.status_code,
+                error=outcome.error[:ERROR_MAX],
+                at=sent_at,
+                next_retry_at=next_retry,
+                duration_ms=outcome.duration_ms,
+            )
+        )
+    with transaction.atomic():
+        if released:
+            # Not tried (time budget, or the endpoint just proved unreachable):
+            # due again now, for this worker or another.
+            ReportingNotification.objects.filter(
+                id__in=released, status=NotificationStatus.PENDING
+            ).update(next_attempt_at=now)
+            report.released += len(released)
+        counters.bulk_update_rows(
+            ReportingNotification,
+            [notification for notification, _, _ in results],
+            [
+                "status",
+                "tries",
+                "failures",
+                "next_attempt_at",
+                "retry_until",
+                "delivered_at",
+            ],
+        )
+        ReportingDelivery.objects.bulk_create(attempts, batch_size=500)
+        _webhook_health(ok_webhooks, failing_webhooks, now)
+
+
+def _webhook_health(ok: set[int], failing: dict[int, str], now: datetime) -> None:
+    if ok:
+        ReportingWebhook.objects.filter(id__in=ok, failing_since__isnull=False).update(
+            failing_since=None
+        )
+    failing_only = {webhook: error for webhook, error in failing.items() if webhook not in ok}
+    if not failing_only:
+        return
+    ReportingWebhook.objects.filter(id__in=failing_only, failing_since__isnull=True).update(
+        failing_since=now
+    )
+    limit = timedelta(hours=settings.TIDINGS_REPORTING_DISABLE_AFTER_HOURS)
+    dead = ReportingWebhook.objects.filter(
+        id__in=failing_only, enabled=True, failing_since__lte=now - limit
+    )
+    for webhook in dead.only("id", "failing_since"):
+        note = (
+            f"Disabled automatically at {now:%Y-%m-%d %H:%M} UTC: no delivery succeeded since "
+            f"{webhook.failing_since:%Y-%m-%d %H:%M} UTC. Last error: {failing_only[webhook.id]}"
+        )[:2000]
+        # Queryset update: the per-process cache of enabled webhooks only
+        # spares ingest a query, so it need not hear of this.
+        ReportingWebhook.objects.filter(id=webhook.id, enabled=True).update(
+            enabled=False, disabled_note=note, updated_at=now
+        )
+        logger.warning("Reporting webhook %s disabled: %s", webhook.id, note)
+
+
+# --- Redelivery and the trigger -------------------------------------------------------
+
+
+def delivery_redeliver(*, delivery: ReportingDelivery) -> ReportingNotification:
+    """Sends the attempt's notification again (same webhook-id), with a new
+    retry window, whatever its state."""
+    now = timezone.now()
+    ReportingNotification.objects.filter(id=delivery.notification_id).update(
+        status=NotificationStatus.PENDING,
+        next_attempt_at=now,
+        retry_until=None,
+        failures=0,
+        delivered_at=None,
+    )
+    transaction.on_commit(delivery_kick)
+    return ReportingNotification.objects.get(id=delivery.notification_id)
+
+
+def delivery_kick() -> None:
+    """A delivery task (after the commit that made notifications due). A
+    broker that is down loses nothing: beat's periodic run finds them."""
+    from kombu.exceptions import OperationalError
+
+    from messaging.reporting.tasks import deliver_reporting_webhooks
+
+    try:
+        deliver_reporting_webhooks.delay()
+    except OperationalError:
+        logger.warning("Could not enqueue reporting webhook delivery; beat's run will find it")

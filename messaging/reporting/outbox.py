@@ -2,12 +2,13 @@
 runs) inside the transaction that stores the events, so a notification
 exists exactly when its event does.
 
-One statement per batch, and none at all while no webhook is enabled: that
-answer is cached per process for ``TIDINGS_REPORTING_CACHE_SECONDS`` (and
-forgotten at once when this process saves a webhook). The statement itself
+One statement per batch, and none at all while no enabled webhook subscribes
+to any of the batch's event types: the subscribed types are cached per
+process for ``TIDINGS_REPORTING_CACHE_SECONDS`` (and forgotten at once when
+this process saves a webhook). The statement itself
 joins the webhook table, so a webhook disabled or re-subscribed meanwhile is
-read as it is now; only a webhook created in another process may miss
-events for up to that many seconds.
+read as it is now; only a webhook created (or given a new event type) in
+another process may miss events for up to that many seconds.
 """
 
 from __future__ import annotations
@@ -24,25 +25,31 @@ from messaging import counters
 from messaging.events import Event
 
 _STATUSES = frozenset(Status.values)
-_enabled_checked_at: float | None = None
-_enabled_any = False
+_checked_at: float | None = None
+_subscribed: frozenset[str] = frozenset()
 
 
 def forget_enabled() -> None:
-    global _enabled_checked_at
-    _enabled_checked_at = None
+    global _checked_at
+    _checked_at = None
 
 
-def any_enabled() -> bool:
-    global _enabled_checked_at, _enabled_any
+def subscribed_types() -> frozenset[str]:
+    """The event types some enabled webhook subscribes to (cached)."""
+    global _checked_at, _subscribed
     now = time.monotonic()
-    ttl = settings.TIDINGS_REPORTING_CACHE_SECONDS
-    if _enabled_checked_at is None or now - _enabled_checked_at >= ttl:
+    if _checked_at is None or now - _checked_at >= settings.TIDINGS_REPORTING_CACHE_SECONDS:
         from messaging.reporting.models import ReportingWebhook
 
-        _enabled_any = ReportingWebhook.objects.filter(enabled=True).exists()
-        _enabled_checked_at = now
-    return _enabled_any
+        _subscribed = frozenset(
+            name
+            for events in ReportingWebhook.objects.filter(enabled=True).values_list(
+                "events", flat=True
+            )
+            for name in events
+        )
+        _checked_at = now
+    return _subscribed
 
 
 def notifications_write(events: Iterable[Event]) -> int:
@@ -53,7 +60,11 @@ def notifications_write(events: Iterable[Event]) -> int:
         for event in events
         if event.type in _STATUSES and not event.machine and event.message_id is not None
     ]
-    if not candidates or not any_enabled():
+    if not candidates:
+        return 0
+    wanted = subscribed_types()
+    candidates = [event for event in candidates if event.type in wanted]
+    if not candidates:
         return 0
     now = timezone.now()
     if connection.vendor == "postgresql":

@@ -215,13 +215,19 @@ def test_a_failing_message_does_not_hold_back_another(receiver):
     assert {r.type for r in stuck_requests} == {"message.sent"}
 
 
-def test_the_connection_to_an_endpoint_is_kept_alive_across_notifications(receiver):
+def test_connections_to_an_endpoint_are_kept_alive_across_notifications(receiver, settings):
+    settings.TIDINGS_REPORTING_CONNECTIONS = 2
     webhook(receiver.url, events=["sent"])
     for _ in range(5):
         sent_message()
     deliver_all()
-    assert len(receiver.all()) == 5
-    assert len({r.connection for r in receiver.all()}) == 1
+    deliver_all()
+    for _ in range(5):
+        sent_message()
+    deliver_all()
+    assert len(receiver.all()) == 10
+    # At most two lanes, each on a kept-alive connection, across batches.
+    assert len({r.connection for r in receiver.all()}) <= 2
 
 
 def test_the_outbound_guard_refuses_a_private_url_at_send_time(receiver, settings):
@@ -283,3 +289,21 @@ def test_a_claimed_notification_is_leased_so_no_other_claim_takes_it(receiver):
     notification = ReportingNotification.objects.get()
     assert notification.next_attempt_at > notification.created_at + timedelta(seconds=30)
     assert not ReportingWebhook.objects.filter(enabled=False).exists()
+
+
+def test_the_message_in_a_notification_is_exactly_what_the_api_shows():
+    from messaging.reporting.delivery import messages_shown
+
+    bounced = sent_message()
+    apply(factories.event(bounced, EventType.BOUNCED, 2, bounce_type="hard", reason="550 gone"))
+    failed = factories.message("sms")
+    apply(factories.event(failed, EventType.FAILED, 1, reason="provider down"))
+    clicked = sent_message()
+    apply(factories.event(clicked, EventType.CLICKED, 3, source=Source.RECIPIENT))
+    draft = factories.message(action_obj=factories.action(send_as_draft=True))
+    messages = [bounced, failed, clicked, draft]
+    shown = messages_shown([m.id for m in messages])
+    for message in Message.objects.filter(id__in=[m.id for m in messages]):
+        content = shown[message.id].pop("_content")
+        assert shown[message.id] == MessageSerializer(message).data
+        assert content == {"subject": message.subject, "body": message.body}

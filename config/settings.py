@@ -181,6 +181,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Status names appear as a message's status and as a reporting webhook's
+    # events: one enum.
+    "ENUM_NAME_OVERRIDES": {"StatusEnum": "campaigns.vocabulary.Status"},
 }
 
 # --- Celery -----------------------------------------------------------------

@@ -36,11 +36,9 @@ from datetime import datetime, timedelta
 
 import urllib3
 from django.conf import settings
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
-from rest_framework import serializers
 
 from config.outbound import OutboundRefused
 from messaging import counters
@@ -172,7 +170,15 @@ def _ms(started: float) -> int:
 # equal to the serializer's output.
 _SHOWN_SOURCES = {"campaign": "campaign_id", "action": "action_id", "person": "person__external_id"}
 _SHOWN_COMPUTED = {"attempt"}
-_datetime_field = serializers.DateTimeField()
+
+
+def _iso(moment: datetime | None) -> str | None:
+    """A time as the API writes it (DRF's DateTimeField: the current time
+    zone, ISO 8601, "Z" for UTC), without a field instance per value."""
+    if moment is None:
+        return None
+    text = timezone.localtime(moment).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def _shown_fields() -> list[str]:
@@ -199,7 +205,7 @@ def messages_shown(message_ids: list[int]) -> dict[int, dict]:
             else:
                 value = values[_SHOWN_SOURCES.get(name, name)]
                 if isinstance(value, datetime):
-                    value = _datetime_field.to_representation(value)
+                    value = _iso(value)
             data[name] = value
         data["_content"] = {"subject": row[-2], "body": row[-1]}
         shown[data["id"]] = data
@@ -216,18 +222,18 @@ def notification_body(
         data.update(shown["_content"])
     payload = {
         "type": notification.event_name,
-        "timestamp": notification.created_at,
+        "timestamp": _iso(notification.created_at),
         "data": {
             "message": data,
             "event": {
                 "type": notification.event_type,
-                "occurred_at": notification.occurred_at,
+                "occurred_at": _iso(notification.occurred_at),
                 "attempt": notification.event_attempt,
                 "source": notification.source,
             },
         },
     }
-    return json.dumps(payload, cls=DjangoJSONEncoder, separators=(",", ":"))
+    return json.dumps(payload, separators=(",", ":"))
 
 
 # --- Claim, send, record ------------------------------------------------------------

@@ -39,6 +39,8 @@ def test_with_no_webhook_ingest_runs_no_outbox_statement_once_the_answer_is_cach
 
 
 def test_a_batch_writes_its_notifications_with_one_statement_whatever_its_size():
+    if connection.vendor != "postgresql":
+        pytest.skip("One set-based statement on PostgreSQL; SQLite goes through the ORM.")
     webhook("https://hooks.example.com/a", events=["sent", "delivered"], occurrence="every")
     webhook("https://hooks.example.com/b", events=["delivered"])
     apply(*_batch(1))  # warms the cache

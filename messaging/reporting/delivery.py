@@ -482,6 +482,15 @@ def outcomes_record(
                 "delivered_at",
             ],
         )
+        # A webhook deleted meanwhile took its notifications with it; the
+        # UPDATE above locked those still here, so none can go before the
+        # attempts that name them are inserted.
+        present = set(
+            ReportingNotification.objects.filter(
+                id__in=[attempt[1] for attempt in attempts]
+            ).values_list("id", flat=True)
+        )
+        attempts = [attempt for attempt in attempts if attempt[1] in present]
         counters.bulk_insert(ReportingDelivery, attempts, _ATTEMPT_FIELDS)
         _webhook_health(ok_webhooks, failing_webhooks, now)
 

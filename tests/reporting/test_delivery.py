@@ -15,7 +15,13 @@ from standardwebhooks import Webhook
 
 from campaigns.vocabulary import EventType, Source
 from messaging.models import Message
-from messaging.reporting.delivery import notifications_deliver
+from messaging.reporting.delivery import (
+    DeliveryReport,
+    Outcome,
+    notifications_claim,
+    notifications_deliver,
+    outcomes_record,
+)
 from messaging.reporting.models import (
     NotificationStatus,
     ReportingDelivery,
@@ -279,8 +285,6 @@ def test_a_success_clears_an_endpoints_failure_record(receiver):
 
 
 def test_a_claimed_notification_is_leased_so_no_other_claim_takes_it(receiver):
-    from messaging.reporting.delivery import notifications_claim
-
     webhook(receiver.url, events=["sent"])
     sent_message()
     first = notifications_claim(limit=10)
@@ -307,3 +311,17 @@ def test_the_message_in_a_notification_is_exactly_what_the_api_shows():
         content = shown[message.id].pop("_content")
         assert shown[message.id] == MessageSerializer(message).data
         assert content == {"subject": message.subject, "body": message.body}
+
+
+def test_a_webhook_deleted_while_its_notification_is_in_flight_records_nothing(receiver):
+    hook = webhook(receiver.url, events=["sent"])
+    sent_message()
+    [claimed] = notifications_claim(limit=10)
+    hook.delete()
+    outcomes_record(
+        [(claimed, Outcome(status_code=204), claimed.created_at)],
+        released=[],
+        report=DeliveryReport(),
+    )
+    assert not ReportingDelivery.objects.exists()
+    assert not ReportingNotification.objects.exists()

@@ -172,12 +172,13 @@ _SHOWN_SOURCES = {"campaign": "campaign_id", "action": "action_id", "person": "p
 _SHOWN_COMPUTED = {"attempt"}
 
 
-def _iso(moment: datetime | None) -> str | None:
+def _iso(moment: datetime | None, zone=None) -> str | None:
     """A time as the API writes it (DRF's DateTimeField: the current time
-    zone, ISO 8601, "Z" for UTC), without a field instance per value."""
+    zone, ISO 8601, "Z" for UTC), without a field instance per value; pass
+    the zone when writing many."""
     if moment is None:
         return None
-    text = timezone.localtime(moment).isoformat()
+    text = moment.astimezone(zone or timezone.get_current_timezone()).isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
@@ -196,6 +197,7 @@ def messages_shown(message_ids: list[int]) -> dict[int, dict]:
         *columns, "send_attempts", "subject", "body"
     )
     shown = {}
+    zone = timezone.get_current_timezone()
     for row in rows:
         values = dict(zip(columns, row, strict=False))
         data = {}
@@ -205,7 +207,7 @@ def messages_shown(message_ids: list[int]) -> dict[int, dict]:
             else:
                 value = values[_SHOWN_SOURCES.get(name, name)]
                 if isinstance(value, datetime):
-                    value = _iso(value)
+                    value = _iso(value, zone)
             data[name] = value
         data["_content"] = {"subject": row[-2], "body": row[-1]}
         shown[data["id"]] = data

@@ -189,13 +189,10 @@ def _shown_fields() -> list[str]:
 
 
 def messages_shown(message_ids: list[int]) -> dict[int, dict]:
-    """Each message as the API shows it now (without events), with its
-    content aside under "_content"."""
+    """Each message as the API shows it now (without events or content)."""
     fields = _shown_fields()
     columns = [_SHOWN_SOURCES.get(name, name) for name in fields if name not in _SHOWN_COMPUTED]
-    rows = Message.objects.filter(id__in=message_ids).values_list(
-        *columns, "send_attempts", "subject", "body"
-    )
+    rows = Message.objects.filter(id__in=message_ids).values_list(*columns, "send_attempts")
     shown = {}
     zone = timezone.get_current_timezone()
     for row in rows:
@@ -203,25 +200,29 @@ def messages_shown(message_ids: list[int]) -> dict[int, dict]:
         data = {}
         for name in fields:
             if name == "attempt":
-                value = row[-3] + 1
+                value = row[-1] + 1
             else:
                 value = values[_SHOWN_SOURCES.get(name, name)]
                 if isinstance(value, datetime):
                     value = _iso(value, zone)
             data[name] = value
-        data["_content"] = {"subject": row[-2], "body": row[-1]}
         shown[data["id"]] = data
     return shown
 
 
+def messages_content(message_ids: list[int]) -> dict[int, dict]:
+    """Subject and body, read only for webhooks that include content (an
+    email's HTML body can be far larger than the rest of the message)."""
+    rows = Message.objects.filter(id__in=message_ids).values_list("id", "subject", "body")
+    return {message_id: {"subject": subject, "body": body} for message_id, subject, body in rows}
+
+
 def notification_body(
-    notification: ReportingNotification, shown: dict, webhook: ReportingWebhook
+    notification: ReportingNotification, shown: dict, content: dict | None = None
 ) -> str:
     """CONTRACT.md: {"type", "timestamp", "data": {"message", "event"}}; the
-    message without its content unless the webhook includes it."""
-    data = {key: value for key, value in shown.items() if key != "_content"}
-    if webhook.include_content:
-        data.update(shown["_content"])
+    message with its content only when given (the webhook includes it)."""
+    data = {**shown, **content} if content else shown
     payload = {
         "type": notification.event_name,
         "timestamp": _iso(notification.created_at),
@@ -340,6 +341,7 @@ def _deliver_claimed(
     for notification in notifications:
         notification.webhook = webhooks[notification.webhook_id]
     messages = messages_shown([n.message_id for n in notifications])
+    contents = messages_content([n.message_id for n in notifications if n.webhook.include_content])
     refused: dict[int, str] = {}  # webhook id -> why its URL is refused now
     for webhook in {n.webhook_id: n.webhook for n in notifications}.values():
         try:
@@ -365,7 +367,11 @@ def _deliver_claimed(
             if refused[webhook.id]:
                 outcome = Outcome(error=refused[webhook.id])
             else:
-                body = notification_body(notification, messages[notification.message_id], webhook)
+                body = notification_body(
+                    notification,
+                    messages[notification.message_id],
+                    contents.get(notification.message_id) if webhook.include_content else None,
+                )
                 headers = signed_headers(
                     secret=webhook.secret,
                     msg_id=notification.webhook_msg_id,

@@ -16,6 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = [
     "ingest",
+    "reporting",
     "concurrency",
     "webhooks",
     "pipeline",
@@ -58,6 +59,7 @@ def main() -> int:
         print(f"== {name} (scale {scale}) ==", flush=True)
         result = module.run(scale)
         figures.update(result)
+        common.FIGURES.update(result)
         print(f"   done in {time.monotonic() - started:.1f} s", flush=True)
 
     width = max(len(key) for key in figures) if figures else 10

@@ -9,6 +9,10 @@ from collections.abc import Callable
 import dj_database_url
 import psycopg
 
+# Every figure of this run so far (bench.__main__ fills it after each module):
+# a module reports its ratio against a figure measured in the same run.
+FIGURES: dict[str, float] = {}
+
 
 def fresh_database() -> None:
     config = dj_database_url.parse(os.environ["DATABASE_URL"])

@@ -146,9 +146,10 @@ def _type(event_type: str):
 class _Worker:
     """`celery -A config worker`, prefork, concurrency 2, on the bench queue."""
 
-    def __init__(self, queue: str, broker: str):
+    def __init__(self, queue: str, broker: str, **extra_env: str):
         env = dict(os.environ)
         env.update(REDIS_URL=broker, TIDINGS_PROVIDERS="capture", PYTHONUNBUFFERED="1")
+        env.update(extra_env)
         env.setdefault("CELERY_SKIP_CHECKS", "1")
         self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - kept open while it runs
             prefix="bench-worker-", suffix=".log", delete=False

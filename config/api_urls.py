@@ -7,6 +7,7 @@ from django.views.decorators.csrf import csrf_exempt
 from campaigns import api as campaigns_api
 from messaging import api as messaging_api
 from messaging.audience import api as audience_api
+from messaging.reporting import api as reporting_api
 
 
 @csrf_exempt  # it changes nothing; a CSRF failure page would be HTML
@@ -87,5 +88,25 @@ urlpatterns = [
         name="api-suppression",
     ),
     path("audit/", audience_api.AuditList.as_view(), name="api-audit"),
+    path(
+        "reporting-webhooks/",
+        reporting_api.ReportingWebhookListCreate.as_view(),
+        name="api-reporting-webhooks",
+    ),
+    path(
+        "reporting-webhooks/<int:pk>/",
+        reporting_api.ReportingWebhookDetail.as_view(),
+        name="api-reporting-webhook",
+    ),
+    path(
+        "reporting-webhooks/<int:pk>/deliveries/",
+        reporting_api.ReportingDeliveryList.as_view(),
+        name="api-reporting-deliveries",
+    ),
+    path(
+        "reporting-webhooks/<int:pk>/deliveries/<int:delivery_id>/redeliver/",
+        reporting_api.ReportingRedeliver.as_view(),
+        name="api-reporting-redeliver",
+    ),
     re_path(r"^(?P<rest>[\s\S]*)$", not_found),
 ]

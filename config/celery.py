@@ -1,6 +1,7 @@
 """The Celery app: broker and every setting from Django's settings (the
 CELERY_ namespace); tasks live in the tasks.py of each capability package
-(messaging, messaging.sending, messaging.webhooks)."""
+(messaging, messaging.sending, messaging.webhooks, messaging.audience,
+messaging.reporting)."""
 
 import os
 
@@ -11,7 +12,13 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("tidings")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(
-    ["messaging", "messaging.sending", "messaging.webhooks", "messaging.audience"]
+    [
+        "messaging",
+        "messaging.sending",
+        "messaging.webhooks",
+        "messaging.audience",
+        "messaging.reporting",
+    ]
 )
 
 

@@ -181,6 +181,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Status names appear as a message's status and as a reporting webhook's
+    # events: one enum.
+    "ENUM_NAME_OVERRIDES": {"StatusEnum": "campaigns.vocabulary.Status"},
 }
 
 # --- Celery -----------------------------------------------------------------
@@ -244,6 +247,12 @@ CELERY_BEAT_SCHEDULE = {
     "prune-webhook-inbox": {
         "task": "messaging.prune_webhook_inbox",
         "schedule": 6 * 3600,
+    },
+    # Reporting webhooks: due notifications (retries, and any whose
+    # enqueue or worker was lost).
+    "deliver-reporting-webhooks": {
+        "task": "messaging.deliver_reporting_webhooks",
+        "schedule": env_int("TIDINGS_REPORTING_SWEEP_INTERVAL_SECONDS", 10, minimum=1),
     },
     # Suppressions whose expiry passed: removed, the expiry recorded.
     "expire-suppressions": {
@@ -311,6 +320,40 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = max(TIDINGS_WEBHOOK_MAX_BYTES, 2_621_440)
 # The outbound address guard (config.outbound): true lets outgoing requests
 # go to loopback, private and link-local addresses.
 TIDINGS_OUTBOUND_ALLOW_PRIVATE = env_bool("TIDINGS_OUTBOUND_ALLOW_PRIVATE", False)
+# Reporting webhooks (messaging.reporting): each POST's timeout; the retry
+# schedule (exponential from the base, each delay capped, jittered) inside a
+# window of TIDINGS_REPORTING_RETRY_HOURS after the first try, after which the
+# notification is failed; an endpoint failing that long is disabled. A
+# worker's claim on a notification lasts TIDINGS_REPORTING_LEASE_SECONDS (a
+# killed worker's notification is sent again after it); beat looks for due
+# notifications every TIDINGS_REPORTING_SWEEP_INTERVAL_SECONDS.
+TIDINGS_REPORTING_TIMEOUT_SECONDS = env_int("TIDINGS_REPORTING_TIMEOUT_SECONDS", 10, minimum=1)
+TIDINGS_REPORTING_RETRY_BASE_SECONDS = env_int(
+    "TIDINGS_REPORTING_RETRY_BASE_SECONDS", 30, minimum=1
+)
+TIDINGS_REPORTING_RETRY_MAX_DELAY_SECONDS = env_int(
+    "TIDINGS_REPORTING_RETRY_MAX_DELAY_SECONDS", 6 * 3600, minimum=1
+)
+TIDINGS_REPORTING_RETRY_HOURS = env_int("TIDINGS_REPORTING_RETRY_HOURS", 72, minimum=1)
+TIDINGS_REPORTING_DISABLE_AFTER_HOURS = env_int(
+    "TIDINGS_REPORTING_DISABLE_AFTER_HOURS", 72, minimum=1
+)
+TIDINGS_REPORTING_LEASE_SECONDS = env_int("TIDINGS_REPORTING_LEASE_SECONDS", 60, minimum=1)
+if TIDINGS_REPORTING_LEASE_SECONDS <= TIDINGS_REPORTING_TIMEOUT_SECONDS:
+    raise ImproperlyConfigured(
+        f"TIDINGS_REPORTING_LEASE_SECONDS={TIDINGS_REPORTING_LEASE_SECONDS} must be greater "
+        f"than TIDINGS_REPORTING_TIMEOUT_SECONDS={TIDINGS_REPORTING_TIMEOUT_SECONDS}."
+    )
+TIDINGS_REPORTING_BATCH_SIZE = env_int("TIDINGS_REPORTING_BATCH_SIZE", 200, minimum=1)
+# Keep-alive connections per endpoint and worker process, sending side by side.
+TIDINGS_REPORTING_CONNECTIONS = env_int("TIDINGS_REPORTING_CONNECTIONS", 4, minimum=1)
+TIDINGS_REPORTING_TASK_SECONDS = env_int("TIDINGS_REPORTING_TASK_SECONDS", 60, minimum=1)
+TIDINGS_REPORTING_SWEEP_INTERVAL_SECONDS = env_int(
+    "TIDINGS_REPORTING_SWEEP_INTERVAL_SECONDS", 10, minimum=1
+)
+# How long a process trusts its "is any reporting webhook enabled?" answer
+# (ingest skips the outbox statement while none is).
+TIDINGS_REPORTING_CACHE_SECONDS = env_int("TIDINGS_REPORTING_CACHE_SECONDS", 5)
 # API request bodies (a 1,000-person send is ~50 kB).
 TIDINGS_API_MAX_BYTES = env_int("TIDINGS_API_MAX_BYTES", 1024 * 1024, minimum=1024)
 

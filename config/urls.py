@@ -30,3 +30,9 @@ urlpatterns = [
 
 if settings.EMAIL_HOST:
     urlpatterns.insert(3, path("accounts/", include("django.contrib.auth.urls")))
+
+if settings.DEBUG:
+    # The demo's receiver of the reporting webhooks (messaging.reporting.devinbox).
+    from messaging.reporting.devinbox import webhook_inbox
+
+    urlpatterns.append(path("dev/webhook-inbox/", webhook_inbox, name="dev-webhook-inbox"))

@@ -38,6 +38,8 @@ from messaging.audience.suppression_csv import (
     suppressions_import,
 )
 from messaging.models import Message, MessageEvent, Person, Suppression, WebhookRequest
+from messaging.reporting.admin import ReportingDeliveryAdmin, ReportingWebhookAdmin
+from messaging.reporting.models import ReportingDelivery, ReportingWebhook
 from messaging.webhooks.admin import WebhookRequestAdmin
 
 # --- People ---------------------------------------------------------------------
@@ -541,3 +543,5 @@ class SuppressionAdmin(admin.ModelAdmin):
 
 # The webhook inbox (messaging.webhooks.admin).
 admin.site.register(WebhookRequest, WebhookRequestAdmin)
+admin.site.register(ReportingWebhook, ReportingWebhookAdmin)
+admin.site.register(ReportingDelivery, ReportingDeliveryAdmin)

@@ -52,6 +52,7 @@ from messaging.ingest import (
     stored_facts,
 )
 from messaging.models import Message, MessageEvent, Person, PersonEvent, PrunedHistory
+from messaging.reporting import outbox
 from messaging.status import EventFact
 
 
@@ -208,6 +209,7 @@ def rewrite(
         [_row(event, now, messages[event.message_id].created_at) for event in new_events],
         _INSERT_FIELDS,
     )
+    outbox.notifications_write(new_events)
     save_message_states(changes, now)
     return result
 
@@ -335,7 +337,7 @@ def _delete_events(pairs: Iterable[tuple[int, str]]) -> None:
         return
     table = connection.ops.quote_name(MessageEvent._meta.db_table)
     if connection.vendor == "postgresql":
-        counters._execute_bound(
+        counters.execute_bound(
             f"DELETE FROM {table} AS t USING unnest(%b::bigint[], %b::varchar[]) AS v (m, k) "
             "WHERE t.message_id = v.m AND t.idempotency_key = v.k",
             [[m for m, _ in pairs], [k for _, k in pairs]],

@@ -76,7 +76,7 @@ def apply_delta(delta: Mapping[tuple, int], campaign_of_action: Mapping[int, int
         *leading, (last_sql, last_params) = statements
         ctes = ", ".join(f"c{i} AS ({sql})" for i, (sql, _) in enumerate(leading))
         params = [value for _, p in leading for value in p] + last_params
-        _execute_bound(f"WITH {ctes} {last_sql}" if leading else last_sql, params)
+        execute_bound(f"WITH {ctes} {last_sql}" if leading else last_sql, params)
 
 
 def _link_campaigns(link_ids: set[int]) -> dict[int, int]:
@@ -123,7 +123,7 @@ def _upsert(
     return None
 
 
-def _execute_bound(sql: str, params: list) -> None:
+def execute_bound(sql: str, params: list) -> int:
     """Runs a statement with server-side parameter binding on Django's own
     connection (same transaction). Django's psycopg cursors bind on the
     client, quoting every array element into the query text; sent apart, in
@@ -134,8 +134,10 @@ def _execute_bound(sql: str, params: list) -> None:
     started = time.monotonic()
     with psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params)
+        rowcount = cursor.rowcount
     if connection.queries_logged:
         connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
+    return rowcount
 
 
 def _prep(field: models.Field, value):
@@ -176,7 +178,7 @@ def bulk_insert(model: type[models.Model], rows: Sequence[Sequence], fields: Seq
         return
     q = connection.ops.quote_name
     names = ", ".join(q(field.column) for field in model_fields)
-    _execute_bound(
+    execute_bound(
         f"INSERT INTO {q(meta.db_table)} ({names}) SELECT * FROM {_unnest(model_fields)} "
         "ON CONFLICT DO NOTHING",
         _column_arrays(model_fields, rows),
@@ -198,7 +200,7 @@ def bulk_update_rows(
     names = ", ".join(q(field.column) for field in model_fields)
     assignments = ", ".join(f"{q(f.column)} = v.{q(f.column)}" for f in model_fields[1:])
     rows = [[getattr(obj, field.attname) for field in model_fields] for obj in objects]
-    _execute_bound(
+    execute_bound(
         f"UPDATE {q(meta.db_table)} AS t SET {assignments} "
         f"FROM {_unnest(model_fields)} AS v ({names}) WHERE t.{pk} = v.{pk}",
         _column_arrays(model_fields, rows),

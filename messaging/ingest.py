@@ -17,7 +17,9 @@ transaction per batch, a handful of queries whatever its size:
    contribution before and after,
 7. side effects (messaging.audience.effects): suppression entries (hard
    bounce, spam complaint, a provider's suppression verdict, the soft-bounce
-   policy), unsubscribes and resubscribes, each with its audit row.
+   policy), unsubscribes and resubscribes, each with its audit row;
+8. the reporting webhooks' outbox rows (messaging.reporting.outbox), right
+   after the events, before the counters (whose locks should be the last).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from messaging import counters
 from messaging.audience.effects import apply_ingest_effects
 from messaging.events import Event
 from messaging.models import Message, MessageEvent, PrunedHistory
+from messaging.reporting import outbox
 from messaging.status import (
     AFTER_SEND_TYPES,
     MILESTONES,
@@ -288,6 +291,9 @@ def apply_events(events: Sequence[Event], *, strict: bool = False) -> IngestResu
             return result
         counters.bulk_insert(MessageEvent, new_rows, _INSERT_FIELDS)
         result.stored = len(new_rows)
+        # The outbox of the reporting webhooks, in this transaction: a
+        # rolled-back batch notifies nothing, a committed one loses nothing.
+        outbox.notifications_write(e for events in new_by_message.values() for e in events)
 
         changes = []
         delta: Counter = Counter()

@@ -458,3 +458,10 @@ class SweepRun(models.Model):
 # The audit trail of suppression and subscription changes lives with the
 # audience services; it is a model of this app.
 from messaging.audience.audit_models import AuditEntry  # noqa: E402, F401
+
+# Reporting webhooks (data out): endpoints, the outbox, delivery attempts.
+from messaging.reporting.models import (  # noqa: E402, F401
+    ReportingDelivery,
+    ReportingNotification,
+    ReportingWebhook,
+)

@@ -20,6 +20,8 @@ from rest_framework.test import APIClient
 from campaigns.vocabulary import Channel, EventType
 from config.access import ROLES, user_role_set
 from messaging.audience.suppression import suppression_add
+from messaging.reporting.models import ReportingDelivery, ReportingNotification
+from messaging.reporting.services import reporting_webhook_create
 from tests import factories
 from tests.ingest.helpers import apply
 
@@ -60,6 +62,19 @@ RULES: dict[tuple[str, str], tuple[str, dict | None]] = {
     ("api/v1/suppressions/", "GET"): ("viewer", None),
     ("api/v1/suppressions/", "POST"): ("deliverability", {"address": "y@example.com"}),
     ("api/v1/suppressions/<int:pk>/", "DELETE"): ("deliverability", None),
+    ("api/v1/reporting-webhooks/", "GET"): ("deliverability", None),
+    ("api/v1/reporting-webhooks/", "POST"): (
+        "deliverability",
+        {"url": "https://hooks.example.com/tidings", "events": ["delivered"]},
+    ),
+    ("api/v1/reporting-webhooks/<int:pk>/", "GET"): ("deliverability", None),
+    ("api/v1/reporting-webhooks/<int:pk>/", "PATCH"): ("deliverability", {"enabled": False}),
+    ("api/v1/reporting-webhooks/<int:pk>/", "DELETE"): ("deliverability", None),
+    ("api/v1/reporting-webhooks/<int:pk>/deliveries/", "GET"): ("deliverability", None),
+    ("api/v1/reporting-webhooks/<int:pk>/deliveries/<int:delivery_id>/redeliver/", "POST"): (
+        "deliverability",
+        {},
+    ),
     ("api/v1/^(?P<rest>[\\s\\S]*)$", "GET"): (PUBLIC, None),  # JSON 404 for anything else
     ("api/schema/", "GET"): (PUBLIC, None),
     ("api/docs/", "GET"): (PUBLIC, None),
@@ -152,7 +167,22 @@ def world(db):
     apply(factories.event(failed, EventType.FAILED, 1, reason="provider down"))
     sent = factories.message(action_obj=email, person_obj=person)
     suppression = suppression_add(address="x@example.com")
+    hook = reporting_webhook_create(url="https://hooks.example.com/tidings", events=["sent"])
+    notification = ReportingNotification.objects.create(
+        webhook=hook,
+        message=sent,
+        event_type="sent",
+        occurred_at=factories.T0,
+        source="pipeline",
+        created_at=factories.T0,
+        next_attempt_at=factories.T0,
+    )
+    delivery = ReportingDelivery.objects.create(
+        webhook=hook, notification=notification, attempt=1, status_code=500, at=factories.T0
+    )
     return {
+        "reporting_webhook": hook.pk,
+        "reporting_delivery": delivery.pk,
         "campaign": campaign.pk,
         "action": email.pk,
         "draft": draft.pk,
@@ -169,6 +199,8 @@ def _path(route: str, world: dict) -> str:
             pk = world["campaign"]
         elif route.startswith("api/v1/suppressions/"):
             pk = world["suppression"]
+        elif route.startswith("api/v1/reporting-webhooks/"):
+            pk = world["reporting_webhook"]
         elif route.endswith(("send/", "discard/")):
             pk = world["draft"]
         elif route.endswith("retry/"):
@@ -176,6 +208,7 @@ def _path(route: str, world: dict) -> str:
         else:
             pk = world["sent"]
         path = path.replace("<int:pk>", str(pk))
+    path = path.replace("<int:delivery_id>", str(world["reporting_delivery"]))
     return path.replace("<path:external_id>", "p")
 
 

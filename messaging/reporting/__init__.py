@@ -1,0 +1,16 @@
+"""Reporting webhooks (DESIGN.md "Reporting webhooks (data out)"): customers'
+systems receive message events, signed per Standard Webhooks.
+
+- ``models``: the endpoints, the outbox (one notification per subscribed
+  event) and the delivery attempts;
+- ``outbox``: called by ``messaging.ingest`` (and the conversions it runs)
+  inside the batch's transaction, so a rolled-back batch notifies nothing;
+- ``delivery``: claims due notifications (``SKIP LOCKED``), posts them outside
+  any transaction, records the outcome, backs off, disables dead endpoints;
+- ``signing``: secrets and the Standard Webhooks headers;
+- ``services``: what the API, the admin and the demo call;
+- edges: ``api``, ``serializers``, ``admin``, ``tasks``, ``devinbox``.
+
+It may import the messaging core (models, serializers) and config; nothing
+in the core imports it except ``ingest``/``conversions`` (the outbox write).
+"""

@@ -61,6 +61,7 @@ def main() -> int:
         figures.update(result)
         common.FIGURES.update(result)
         print(f"   done in {time.monotonic() - started:.1f} s", flush=True)
+        _save(figures, only)
 
     width = max(len(key) for key in figures) if figures else 10
     print()
@@ -71,13 +72,22 @@ def main() -> int:
             if isinstance(value, float)
             else f"{key:<{width}}  {value}"
         )
+    print(f"\nwritten to {_save(figures, only)}")
+    return 0
+
+
+def _save(figures: dict, only: list[str]) -> Path:
+    """var/bench.json after every module, so a module that fails keeps the
+    figures of those before it."""
     out = ROOT / "var" / "bench.json"
     out.parent.mkdir(exist_ok=True)
     existing = json.loads(out.read_text()) if out.exists() and only != MODULES else {}
+    if only == MODULES and out.exists():
+        # A full run starts the file afresh, then keeps its own figures.
+        existing = {k: v for k, v in json.loads(out.read_text()).items() if k in figures}
     existing.update(figures)
     out.write_text(json.dumps(existing, indent=2, sort_keys=True) + "\n")
-    print(f"\nwritten to {out}")
-    return 0
+    return out
 
 
 if __name__ == "__main__":

@@ -69,6 +69,7 @@ def run(scale: float) -> dict:
         "reason",
         "provider",
         "detail",
+        "attempt",
         "message_created_at",
     )
     rows = []
@@ -80,7 +81,7 @@ def run(scale: float) -> dict:
         rows += [
             (
                 message.id,
-                *(kind, moment, t0, "provider", kind, False, None, "", "", "", {}),
+                *(kind, moment, t0, "provider", kind, False, None, "", "", "", {}, 1),
                 message.created_at,
             )
             for kind, moment in steps

@@ -25,7 +25,7 @@ from django.utils import timezone
 from campaigns.metrics import contribution_delta
 from campaigns.models import Action, Campaign
 from campaigns.vocabulary import EventType, Source
-from messaging import counters
+from messaging import counters, history
 from messaging.attribution import (
     CONVERTING_CHANNELS,
     Candidate,
@@ -51,7 +51,7 @@ from messaging.ingest import (
     state_values,
     stored_facts,
 )
-from messaging.models import Message, MessageEvent, Person, PersonEvent, PrunedHistory
+from messaging.models import Message, MessageEvent, Person, PersonEvent
 from messaging.reporting import outbox
 from messaging.status import EventFact
 
@@ -256,12 +256,7 @@ def _lock_messages(
             .order_by("id")
             .values_list(*_LOCKED_COLUMNS)
         )
-        from messaging.history import retained_from
-
-        start = retained_from()
-        if start is not None:
-            rows = rows.filter(created_at__gte=start)
-        return [LockedMessage._make(row) for row in rows]
+        return [LockedMessage._make(row) for row in history.retained(rows)]
     fields = LockedMessage._fields
     # The last field, the action's open-tracking switch, comes from the action.
     columns = ", ".join(
@@ -275,8 +270,8 @@ def _lock_messages(
         "AND m.campaign_id = ANY(%s) AND m.channel = ANY(%s) AND m.discarded_at IS NULL "
         "AND NOT (m.id = ANY(%s)) "
         # Messages whose history was pruned are closed (messaging.history).
-        f"AND m.created_at >= coalesce((SELECT max(before) FROM {PrunedHistory._meta.db_table}), "
-        "'-infinity') ORDER BY m.id FOR UPDATE OF m",
+        f"AND m.created_at >= coalesce({history.RETAINED_FROM_SQL}, '-infinity') "
+        "ORDER BY m.id FOR UPDATE OF m",
         [sorted(people), sorted(campaign_ids), sorted(CONVERTING_CHANNELS), sorted(exclude)],
     )
     timed = [i for i, f in enumerate(fields) if f.endswith("_at")]

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from django.db import connection, transaction
-from django.db.models import Max
+from django.db.models import Max, QuerySet, Subquery
 from django.utils import timezone
 
 from campaigns.vocabulary import Status
@@ -162,6 +162,25 @@ class PrunePlan:
 def retained_from() -> datetime | None:
     """The first instant whose messages still have their history (None: nothing pruned)."""
     return PrunedHistory.objects.aggregate(before=Max("before"))["before"]
+
+
+# retained_from() read inside another query, so it costs no round trip: as
+# an ORM subquery (annotate) and as SQL (raw statements).
+RETAINED_FROM = Subquery(PrunedHistory.objects.order_by("-before").values("before")[:1])
+RETAINED_FROM_SQL = f"(SELECT max(before) FROM {PrunedHistory._meta.db_table})"
+
+
+def closed(created_at: datetime, retained: datetime | None) -> bool:
+    """A message created before ``retained`` (retained_from()) has no history
+    left: closed. It keeps its status and counts, takes no more events, is
+    never sent again and converts no goal event."""
+    return retained is not None and created_at < retained
+
+
+def retained(messages: QuerySet) -> QuerySet:
+    """Only the messages that still have their history (not closed)."""
+    start = retained_from()
+    return messages if start is None else messages.filter(created_at__gte=start)
 
 
 def history_prune_plan(*, before: datetime, now: datetime | None = None) -> PrunePlan:

@@ -32,17 +32,17 @@ from types import SimpleNamespace
 from typing import NamedTuple
 
 from django.db import connection, transaction
-from django.db.models import F, Subquery
+from django.db.models import F
 from django.utils import timezone
 
 from campaigns import channels, deliverability
 from campaigns.metrics import contribution_delta, message_contribution
 from campaigns.models import Link
 from campaigns.vocabulary import Channel, EventType, Source, Status
-from messaging import counters
+from messaging import counters, history
 from messaging.audience.effects import apply_ingest_effects
 from messaging.events import Event
-from messaging.models import Message, MessageEvent, PrunedHistory
+from messaging.models import Message, MessageEvent
 from messaging.reporting import outbox
 from messaging.status import (
     AFTER_SEND_TYPES,
@@ -91,9 +91,6 @@ class LockedMessage(NamedTuple):
 
 # LockedMessage's columns (the last one through the action).
 _LOCKED_COLUMNS = (*LockedMessage._fields[:-1], "action__track_opens")
-# Messages created before this have no history left (messaging.history):
-# read in the lock query, so it costs no round trip.
-PRUNED_BEFORE = Subquery(PrunedHistory.objects.order_by("-before").values("before")[:1])
 
 
 class EventRefused(ValueError):
@@ -230,15 +227,16 @@ def apply_events(events: Sequence[Event], *, strict: bool = False) -> IngestResu
         locked = (
             Message.objects.select_for_update(**lock_options())
             .filter(id__in=ids)
-            .annotate(pruned_before=PRUNED_BEFORE)
+            # Read in the lock query, so the prune check costs no round trip.
+            .annotate(retained_from=history.RETAINED_FROM)
             .order_by("id")
-            .values_list(*_LOCKED_COLUMNS, "pruned_before")
+            .values_list(*_LOCKED_COLUMNS, "retained_from")
         )
         messages = {}
         closed = set()
-        for *row, pruned_before in locked:
+        for *row, retained_from in locked:
             message = LockedMessage._make(row)
-            if pruned_before is not None and message.created_at < pruned_before:
+            if history.closed(message.created_at, retained_from):
                 closed.add(message.id)
             else:
                 messages[message.id] = message

@@ -127,7 +127,7 @@ def conversion_drift(campaign_id: int | None = None) -> Iterator[ConversionDrift
 
 
 def _drift_of(goal, people: list[int]) -> Iterator[ConversionDrift]:
-    from messaging.history import retained_from
+    from messaging import history
 
     candidates = Message.objects.filter(
         person_id__in=people,
@@ -137,10 +137,11 @@ def _drift_of(goal, people: list[int]) -> Iterator[ConversionDrift]:
     )
     # A message whose history was pruned is closed (messaging.history): its
     # conversions went with its log, and attribution no longer considers it.
-    start = retained_from()
-    if start is not None:
-        candidates = candidates.filter(created_at__gte=start)
-    messages = list(candidates.values_list("id", "person_id", "channel", "action__track_opens"))
+    messages = list(
+        history.retained(candidates).values_list(
+            "id", "person_id", "channel", "action__track_opens"
+        )
+    )
     facts: dict[int, list] = {message_id: [] for message_id, *_ in messages}
     for message_id, fact in stored_facts(facts):
         facts[message_id].append(fact)

@@ -27,7 +27,7 @@ from django.utils import timezone
 from campaigns.vocabulary import Channel
 from messaging.audience.audit import AuditAction, AuditEntry, AuditSubject, Change, entry, record
 from messaging.audience.suppression import address_digest, normalise_address
-from messaging.history import retained_from
+from messaging.history import closed, retained_from
 from messaging.ingest import assign_state, save_message_states, state_of_message, stored_facts
 from messaging.models import (
     CapturedMessage,
@@ -222,7 +222,7 @@ def _messages(message_ids: list[int], redactor: Redactor, now) -> None:
     # derived fields: it has no events left to derive them from.
     pruned_before = retained_from()
     for message in Message.objects.filter(id__in=message_ids):
-        if pruned_before is not None and message.created_at < pruned_before:
+        if closed(message.created_at, pruned_before):
             state = None
         else:
             state = state_of_message(message, facts.get(message.id, []))

@@ -27,7 +27,7 @@ from messaging.audience.suppression import (
     suppressed_addresses,
 )
 from messaging.events import Event
-from messaging.history import retained_from
+from messaging.history import closed, retained_from
 from messaging.ingest import apply_events, lock_options
 from messaging.models import Message, Person
 from messaging.sending.rendering import render, template_for
@@ -262,7 +262,7 @@ def _new_attempt(message: Message, *, expected: str) -> Message:
             current = "discarded" if locked is None else locked.status
             raise NotAllowed(f"Message {message.pk} is {current}, not {expected}.")
         pruned_before = retained_from()
-        if pruned_before is not None and locked.created_at < pruned_before:
+        if closed(locked.created_at, pruned_before):
             # Its events would be dropped (messaging.history): closed.
             raise NotAllowed(
                 f"Message {message.pk}'s history was pruned (it was created before "

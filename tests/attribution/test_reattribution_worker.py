@@ -11,27 +11,14 @@ from campaigns.vocabulary import Channel
 from messaging.conversions import person_event_record
 from tests.factories import action, at, campaign, event, message, person
 from tests.ingest.helpers import apply, assert_no_drift, metrics
-from tests.pipeline.workers import (
-    WorkerProcess,
-    flush_broker,
-    redis_url,
-    require_postgresql,
-    wait_until,
-    worker_env,
-)
+from tests.pipeline.workers import WorkerProcess, broker_for_workers, wait_until, worker_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
 def broker(settings):
-    require_postgresql()
-    url = redis_url()
-    flush_broker(url)
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    settings.CELERY_BROKER_URL = url
-    yield url
-    flush_broker(url)
+    yield from broker_for_workers(settings)
 
 
 def test_a_worker_attributes_a_campaign_again_after_its_window_is_edited(broker, django_user_model):

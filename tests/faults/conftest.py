@@ -14,14 +14,8 @@ def sendgrid_key(settings):
 
 @pytest.fixture
 def broker(settings):
-    workers.require_postgresql()
-    url = workers.redis_url()
-    workers.flush_broker(url)
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    settings.CELERY_BROKER_URL = url
     use_backend(settings, "capture")
-    yield url
-    workers.flush_broker(url)
+    yield from workers.broker_for_workers(settings)
 
 
 @pytest.fixture

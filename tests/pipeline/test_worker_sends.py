@@ -17,28 +17,15 @@ from messaging.models import CapturedMessage, Message, MessageEvent
 from tests import factories
 from tests.ingest.helpers import assert_no_drift
 from tests.pipeline.helpers import use_backend
-from tests.pipeline.workers import (
-    WorkerProcess,
-    flush_broker,
-    redis_url,
-    require_postgresql,
-    wait_until,
-    worker_env,
-)
+from tests.pipeline.workers import WorkerProcess, broker_for_workers, wait_until, worker_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
 def broker(settings):
-    require_postgresql()
-    url = redis_url()
-    flush_broker(url)
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    settings.CELERY_BROKER_URL = url
     use_backend(settings, "capture")
-    yield url
-    flush_broker(url)
+    yield from broker_for_workers(settings)
 
 
 @pytest.fixture

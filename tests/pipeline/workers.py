@@ -44,6 +44,19 @@ def require_postgresql() -> None:
         pytest.skip("A worker process shares the test database only on PostgreSQL.")
 
 
+def broker_for_workers(settings):
+    """The body of a ``broker`` fixture: a flushed Redis broker that worker
+    processes share with this test (tasks no longer run eagerly); yields its
+    URL and flushes it again afterwards."""
+    require_postgresql()
+    url = redis_url()
+    flush_broker(url)
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.CELERY_BROKER_URL = url
+    yield url
+    flush_broker(url)
+
+
 def test_database_url() -> str:
     db = connection.settings_dict
     user = db.get("USER") or "postgres"

@@ -16,14 +16,7 @@ from campaigns.vocabulary import EventType, Source
 from messaging.reporting.models import NotificationStatus, ReportingNotification
 from tests import factories
 from tests.ingest.helpers import apply
-from tests.pipeline.workers import (
-    WorkerProcess,
-    flush_broker,
-    redis_url,
-    require_postgresql,
-    wait_until,
-    worker_env,
-)
+from tests.pipeline.workers import WorkerProcess, broker_for_workers, wait_until, worker_env
 from tests.reporting.helpers import webhook
 from tests.reporting.receiver import Answer
 
@@ -41,13 +34,7 @@ WORKER_SETTINGS = {
 
 @pytest.fixture
 def broker(settings):
-    require_postgresql()
-    url = redis_url()
-    flush_broker(url)
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    settings.CELERY_BROKER_URL = url
-    yield url
-    flush_broker(url)
+    yield from broker_for_workers(settings)
 
 
 @pytest.fixture

@@ -16,14 +16,14 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from types import SimpleNamespace
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from campaigns.metrics import contribution_delta
-from campaigns.models import Action, Campaign
+from campaigns.models import Campaign
 from campaigns.vocabulary import EventType, Source
 from messaging import counters, history
 from messaging.attribution import (
@@ -41,6 +41,8 @@ from messaging.ingest import (
     _INSERT_FIELDS,
     _LOCKED_COLUMNS,
     CLOCK_SKEW,
+    LOCKED_FROM,
+    LOCKED_SELECT,
     LockedMessage,
     _fact,
     _row,
@@ -121,7 +123,7 @@ def rewrite(
         else:
             missing.append(message_id)
     created = [messages[message_id].created_at for message_id in missing]
-    for message_id, fact in _stored_facts(missing, created):
+    for message_id, fact in stored_facts(missing, created=created):
         facts[message_id].append(fact)
 
     names = {c.event for c in campaigns.values() if c.event}
@@ -214,28 +216,9 @@ def rewrite(
     return result
 
 
-# --- Reads: on PostgreSQL as plain SQL with array parameters (a batch names
-# thousands of ids: Django's IN lookups and its timestamp loader cost more
-# than the queries), timestamps fetched as epoch microseconds.
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _micros(column: str) -> str:
-    return f"(extract(epoch from {column}) * 1000000)::bigint"
-
-
-def _moment(micros: int | None) -> datetime | None:
-    return None if micros is None else _EPOCH + timedelta(microseconds=micros)
-
-
-def _select(sql: str, params: list) -> list[tuple]:
-    import psycopg
-
-    connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
+# --- Reads: on PostgreSQL as plain SQL with array parameters, fetched in
+# binary (counters.select_bound): a batch names thousands of ids, and
+# Django's IN lookups and its timestamp loader cost more than the queries.
 
 
 def _lock_messages(
@@ -257,53 +240,34 @@ def _lock_messages(
             .values_list(*_LOCKED_COLUMNS)
         )
         return [LockedMessage._make(row) for row in history.retained(rows)]
-    fields = LockedMessage._fields
-    # The last field, the action's open-tracking switch, comes from the action.
-    columns = ", ".join(
-        [_micros(f"m.{f}") if f.endswith("_at") else f"m.{f}" for f in fields[:-1]]
-        + ["a.track_opens"]
-    )
-    rows = _select(
-        f"SELECT {columns} FROM {Message._meta.db_table} m "
-        f"JOIN {Action._meta.db_table} a ON a.id = m.action_id "
-        "WHERE m.person_id = ANY(%s) "
-        "AND m.campaign_id = ANY(%s) AND m.channel = ANY(%s) AND m.discarded_at IS NULL "
-        "AND NOT (m.id = ANY(%s)) "
+    rows = counters.select_bound(
+        f"SELECT {LOCKED_SELECT} FROM {LOCKED_FROM} "
+        "WHERE m.person_id = ANY(%s::bigint[]) "
+        "AND m.campaign_id = ANY(%s::bigint[]) AND m.channel = ANY(%s) AND m.discarded_at IS NULL "
+        "AND NOT (m.id = ANY(%s::bigint[])) "
         # Messages whose history was pruned are closed (messaging.history).
         f"AND m.created_at >= coalesce({history.RETAINED_FROM_SQL}, '-infinity') "
         "ORDER BY m.id FOR UPDATE OF m",
         [sorted(people), sorted(campaign_ids), sorted(CONVERTING_CHANNELS), sorted(exclude)],
     )
-    timed = [i for i, f in enumerate(fields) if f.endswith("_at")]
-    messages = []
-    for row in rows:
-        values = list(row)
-        for i in timed:
-            values[i] = _moment(values[i])
-        messages.append(LockedMessage._make(values))
-    return messages
+    return [LockedMessage._make(row) for row in rows]
 
 
-def _stored_facts(
-    message_ids: list[int], created: list[datetime]
-) -> Iterable[tuple[int, EventFact]]:
+def _people_with_goals(people: Collection[int], names: Collection[str]) -> set[tuple[int, str]]:
+    """(person id, name) of these people's goal events of these names."""
     if connection.vendor != "postgresql":
-        yield from stored_facts(message_ids, created=created)
-        return
-    if not message_ids:
-        return
-    # The messages' months bound the partitions read (messaging.history).
-    rows = _select(
-        f"SELECT message_id, type, {_micros('occurred_at')}, idempotency_key, machine, "
-        f"bounce_type, reason, link_id FROM {MessageEvent._meta.db_table} "
-        "WHERE message_id = ANY(%s) AND message_created_at BETWEEN %s AND %s",
-        [message_ids, min(created), max(created)],
-    )
-    for message_id, type_, micros, key, machine, bounce_type, reason, link_id in rows:
-        yield (
-            message_id,
-            EventFact(type_, _moment(micros), key, machine, bounce_type, reason, link_id),
+        rows = (
+            PersonEvent.objects.filter(person_id__in=people, name__in=names)
+            .values_list("person_id", "name")
+            .distinct()
         )
+    else:
+        rows = counters.select_bound(
+            f"SELECT DISTINCT person_id, name FROM {PersonEvent._meta.db_table} "
+            "WHERE person_id = ANY(%s::bigint[]) AND name = ANY(%s)",
+            [sorted(people), sorted(names)],
+        )
+    return set(rows)
 
 
 def _goals(people: Collection[int], names: Collection[str]) -> Iterable[tuple[int, Goal]]:
@@ -313,15 +277,12 @@ def _goals(people: Collection[int], names: Collection[str]) -> Iterable[tuple[in
             "id", "person_id", "name", "event_id", "occurred_at"
         )
     else:
-        rows = [
-            (goal_id, person_id, name, event_id, _moment(micros))
-            for goal_id, person_id, name, event_id, micros in _select(
-                f"SELECT id, person_id, name, event_id, {_micros('occurred_at')} "
-                f"FROM {PersonEvent._meta.db_table} WHERE person_id = ANY(%s) "
-                "AND name = ANY(%s)",
-                [sorted(people), sorted(names)],
-            )
-        ]
+        rows = counters.select_bound(
+            f"SELECT id, person_id, name, event_id, occurred_at "
+            f"FROM {PersonEvent._meta.db_table} WHERE person_id = ANY(%s::bigint[]) "
+            "AND name = ANY(%s)",
+            [sorted(people), sorted(names)],
+        )
     for goal_id, person_id, name, event_id, occurred_at in rows:
         yield person_id, Goal(goal_id, name, occurred_at, goal_key(person_id, event_id))
 
@@ -414,13 +375,8 @@ def after_ingest(
     converting = [m for m in converting if messages[m].campaign_id in goals]
     if not converting:
         return Rewrite()
-    with_goals = set(
-        PersonEvent.objects.filter(
-            person_id__in={messages[m].person_id for m in converting},
-            name__in=set(goals.values()),
-        )
-        .values_list("person_id", "name")
-        .distinct()
+    with_goals = _people_with_goals(
+        {messages[m].person_id for m in converting}, set(goals.values())
     )
     facts: dict[int, list[EventFact]] = {}
     pairs: set[tuple[int, int]] = set()

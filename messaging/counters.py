@@ -140,6 +140,23 @@ def execute_bound(sql: str, params: list) -> int:
     return rowcount
 
 
+def select_bound(sql: str, params: list) -> list[tuple]:
+    """Runs a query with server-side binding on Django's own connection (same
+    transaction) and fetches its rows in binary: no quoting of 1,000-element
+    arrays into the text, and timestamps decoded by psycopg's C loader rather
+    than parsed from text (Django's own timestamptz loader is Python)."""
+    import psycopg
+
+    connection.ensure_connection()
+    started = time.monotonic()
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params, binary=True)
+        rows = cursor.fetchall()
+    if connection.queries_logged:
+        connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
+    return rows
+
+
 def _prep(field: models.Field, value):
     return field.get_db_prep_save(value, connection)
 

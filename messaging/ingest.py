@@ -417,7 +417,7 @@ def _bounded(event: Event, message: LockedMessage, now: datetime) -> Event:
     if earliest <= occurred_at <= latest:
         if attempt == event.attempt:
             return event
-        return replace(event, attempt=attempt)
+        return event.in_attempt(attempt)
     clamped = earliest if occurred_at < earliest else latest
     detail = {**event.detail, "clock_adjusted": occurred_at.isoformat()}
     return replace(event, attempt=attempt, occurred_at=clamped, detail=detail)

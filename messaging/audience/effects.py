@@ -20,7 +20,7 @@ does not import ingest).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,6 +29,7 @@ from django.db import connection
 from django.utils import timezone
 
 from campaigns.vocabulary import BounceType, Channel, EventType, Source
+from messaging import counters
 from messaging.audience.audit import AuditAction, AuditSource, AuditSubject, Change, entry, record
 from messaging.audience.subscription import (
     SubscriptionEvent,
@@ -242,16 +243,30 @@ def soft_bounce_policy(soft_bounced: Mapping[str, set[str]], causes: Mapping[str
         _add_suppressions(rows, source_of={}, source=AuditSource.POLICY)
 
 
+def _soft_bounce_entries(addresses: list[str]) -> Iterable[tuple]:
+    """(id, address, message id) of the soft-bounce entries of these addresses:
+    on PostgreSQL one array parameter, as every address a batch delivered to
+    is checked."""
+    if connection.vendor != "postgresql":
+        return Suppression.objects.filter(
+            address__in=addresses, reason=SuppressionReason.SOFT_BOUNCE
+        ).values_list("id", "address", "message_id")
+    return counters.select_bound(
+        f"SELECT id, address, message_id FROM {Suppression._meta.db_table} "
+        "WHERE address = ANY(%s::text[]) AND reason = %s",
+        [addresses, SuppressionReason.SOFT_BOUNCE.value],
+    )
+
+
 def soft_bounce_recheck(delivered: Mapping[str, set[str]]) -> None:
     """A delivery that arrives after the policy suppressed an address (a
     late report, dated after the bounces) ends the run the entry stood on:
     the entry is removed (source "policy"), as if the events had arrived in
     order."""
-    entries = list(
-        Suppression.objects.filter(
-            address__in=list(delivered), reason=SuppressionReason.SOFT_BOUNCE
-        ).values("id", "address", "message_id")
-    )
+    entries = [
+        {"id": pk, "address": address, "message_id": message_id}
+        for pk, address, message_id in _soft_bounce_entries(list(delivered))
+    ]
     if not entries:
         return
     streaks = _streaks({row["address"]: delivered[row["address"]] for row in entries})

@@ -163,8 +163,9 @@ def stored_facts(
     message_ids: Iterable[int], *, created: Iterable[datetime] = ()
 ) -> Iterable[tuple[int, EventFact]]:
     """(message id, fact) for every stored event of these messages. Given the
-    messages' created_at (``created``), the query reads only the partitions
-    of their months (messaging.history), not every month's index."""
+    messages' created_at (``created``, in the order of ``message_ids``), each
+    message's events are read from its own month's partition only
+    (messaging.history), not from every month's index."""
     message_ids = list(message_ids)
     created = list(created)
     if connection.vendor == "postgresql":
@@ -172,15 +173,23 @@ def stored_facts(
         # Django's thousand placeholders, timestamps decoded in binary.
         if not message_ids:
             return
-        sql = (
-            f"SELECT {', '.join(_EVENT_FIELDS)} FROM {MessageEvent._meta.db_table} "
-            "WHERE message_id = ANY(%s::bigint[])"
-        )
-        params: list = [message_ids]
         if created:
-            sql += " AND message_created_at BETWEEN %s AND %s"
-            params += [min(created), max(created)]
-        rows = counters.select_bound(sql, params)
+            # One index probe per message (the unique key leads with the
+            # message), pruned to its partition; OFFSET 0 keeps the planner
+            # from turning it into a scan of the months the batch spans.
+            rows = counters.select_bound(
+                f"SELECT m.id, {', '.join(f'e.{name}' for name in _EVENT_FIELDS[1:])} "
+                "FROM unnest(%s::bigint[], %s::timestamptz[]) AS m (id, created) "
+                f"CROSS JOIN LATERAL (SELECT * FROM {MessageEvent._meta.db_table} "
+                "WHERE message_id = m.id AND message_created_at = m.created OFFSET 0) AS e",
+                [message_ids, created],
+            )
+        else:
+            rows = counters.select_bound(
+                f"SELECT {', '.join(_EVENT_FIELDS)} FROM {MessageEvent._meta.db_table} "
+                "WHERE message_id = ANY(%s::bigint[])",
+                [message_ids],
+            )
     else:
         rows = MessageEvent.objects.filter(message_id__in=message_ids)
         if created:

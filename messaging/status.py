@@ -124,10 +124,6 @@ def status_key(event: EventFact) -> tuple:
     )
 
 
-def _time_key(event: EventFact) -> tuple:
-    return (event.occurred_at, RANK[event.type], event.key)
-
-
 # Per channel: the status-bearing types it tracks (the capability table, read
 # once; this runs for every message of every batch).
 _COUNTABLE: dict[str, frozenset[str]] = {
@@ -179,44 +175,53 @@ _REPORTS_DELIVERY = {
 }
 
 
+_ALL_MILESTONES = MILESTONES + EXTRA_MILESTONES
+assert set(_ALL_MILESTONES) == STATUS_BEARING  # every counting type is a milestone
+_BOUNCED, _OPENED, _CLICKED = EventType.BOUNCED.value, EventType.OPENED.value, "clicked"
+
+
 def compute_state(channel: str, events: Iterable[EventFact], *, opens: bool = True) -> MessageState:
     """The state of a message from the set of its events. ``opens`` is the
     action's open tracking switch (an email action may turn it off: then no
-    open counts, and a click implies none)."""
+    open counts, and a click implies none).
+
+    Runs for every message of every batch, twice: each event's status key is
+    built once and serves every comparison."""
     events = _as_set(events)
     counting = _counting(channel, events, opens)
 
     earliest: dict[str, datetime] = {}
-    top = latest_bounce = latest_reasoned = None
+    top = top_key = latest_bounce = bounce_key = latest_reasoned = reasoned_key = None
     human_opens = 0
     clicks = 0
     link_clicks: dict[int, int] = {}
     for event in counting:
         kind = event.type
+        moment = event.occurred_at
         current = earliest.get(kind)
-        if current is None or event.occurred_at < current:
-            earliest[kind] = event.occurred_at
+        if current is None or moment < current:
+            earliest[kind] = moment
         key = status_key(event)
-        if top is None or key > top[0]:
-            top = (key, event)
-        if kind == EventType.BOUNCED:
-            if latest_bounce is None or _time_key(event) > _time_key(latest_bounce):
-                latest_bounce = event
-        elif kind == EventType.OPENED:
+        if top_key is None or key > top_key:
+            top, top_key = event, key
+        if kind == _BOUNCED:
+            time_key = key[2:]  # (occurred_at, rank, idempotency key)
+            if bounce_key is None or time_key > bounce_key:
+                latest_bounce, bounce_key = event, time_key
+        elif kind == _OPENED:
             human_opens += 1
-        elif kind == EventType.CLICKED:
+        elif kind == _CLICKED:
             clicks += 1
             if event.link_id is not None:
                 link_clicks[event.link_id] = link_clicks.get(event.link_id, 0) + 1
-        elif kind in _REASON_BEARING and (
-            latest_reasoned is None or key > status_key(latest_reasoned)
-        ):
-            latest_reasoned = event
+        elif kind in _REASON_BEARING and (reasoned_key is None or key > reasoned_key):
+            latest_reasoned, reasoned_key = event, key
 
-    milestones: dict[str, datetime | None] = {
-        name: earliest.get(name) for name in MILESTONES + EXTRA_MILESTONES
-    }
-    status = top[1].type if top else None
+    # Every counting type is a milestone name: the earliest of each, None
+    # for the others.
+    milestones: dict[str, datetime | None] = dict.fromkeys(_ALL_MILESTONES)
+    milestones.update(earliest)
+    status = top.type if top is not None else None
     if status in VERDICTS:
         # The provider refused what we handed over: the message reads failed
         # (or suppressed) and counts as such, never as sent.
@@ -225,7 +230,7 @@ def compute_state(channel: str, events: Iterable[EventFact], *, opens: bool = Tr
     # Click implies open, derived rather than stored so it cannot depend on
     # arrival order; only where the channel tracks opens.
     if tracks_opens:
-        milestones["opened"] = _earliest(earliest.get(EventType.OPENED), earliest.get("clicked"))
+        milestones["opened"] = _earliest(earliest.get(_OPENED), earliest.get(_CLICKED))
     else:
         milestones["opened"] = None
     # Engagement implies delivery, on channels that report delivery.

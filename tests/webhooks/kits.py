@@ -180,6 +180,7 @@ class MailgunKit:
         *,
         event_data: dict | None = None,
         token: str | None = None,
+        timestamp: int | None = None,
         key: str | None = None,
     ) -> Request:
         data = fixture_json("mailgun", name)["event-data"] if event_data is None else event_data
@@ -187,7 +188,7 @@ class MailgunKit:
             data,
             key or self.key,
             token=token or secrets.token_hex(25),
-            timestamp=int(datetime.now(UTC).timestamp()),
+            timestamp=int(datetime.now(UTC).timestamp()) if timestamp is None else timestamp,
         )
         return Request(self.name, _path(self.name), body, {}, "application/json", {"data": data})
 

@@ -102,8 +102,10 @@ def test_the_same_token_with_another_event_is_a_forgery_and_answers_403(client, 
     kit = kits["mailgun"]
     first = kit.request("delivered")
     assert first.post(client).status_code == 200
-    token = json.loads(first.body)["signature"]["token"]
-    forged = kit.request("complained", token=token)
+    # The captured signature block whole (token and timestamp): a request
+    # signed a second later would carry another signature, not a forgery.
+    block = json.loads(first.body)["signature"]
+    forged = kit.request("complained", token=block["token"], timestamp=int(block["timestamp"]))
 
     response = forged.post(client)
 

@@ -159,6 +159,18 @@ def fact_of(row: dict | MessageEvent) -> EventFact:
     )
 
 
+# The stored events of messages given with their created_at (PostgreSQL):
+# one index probe per message (the unique key leads with the message), pruned
+# to its month's partition. OFFSET 0 keeps the planner from flattening it
+# into one scan of the months the batch spans (it did, misjudging the range).
+STORED_FACTS_SQL = (
+    f"SELECT m.id, {', '.join(f'e.{name}' for name in _EVENT_FIELDS[1:])} "
+    "FROM unnest(%s::bigint[], %s::timestamptz[]) AS m (id, created) "
+    f"CROSS JOIN LATERAL (SELECT * FROM {MessageEvent._meta.db_table} "
+    "WHERE message_id = m.id AND message_created_at = m.created OFFSET 0) AS e"
+)
+
+
 def stored_facts(
     message_ids: Iterable[int], *, created: Iterable[datetime] = ()
 ) -> Iterable[tuple[int, EventFact]]:
@@ -174,16 +186,7 @@ def stored_facts(
         if not message_ids:
             return
         if created:
-            # One index probe per message (the unique key leads with the
-            # message), pruned to its partition; OFFSET 0 keeps the planner
-            # from turning it into a scan of the months the batch spans.
-            rows = counters.select_bound(
-                f"SELECT m.id, {', '.join(f'e.{name}' for name in _EVENT_FIELDS[1:])} "
-                "FROM unnest(%s::bigint[], %s::timestamptz[]) AS m (id, created) "
-                f"CROSS JOIN LATERAL (SELECT * FROM {MessageEvent._meta.db_table} "
-                "WHERE message_id = m.id AND message_created_at = m.created OFFSET 0) AS e",
-                [message_ids, created],
-            )
+            rows = counters.select_bound(STORED_FACTS_SQL, [message_ids, created])
         else:
             rows = counters.select_bound(
                 f"SELECT {', '.join(_EVENT_FIELDS)} FROM {MessageEvent._meta.db_table} "

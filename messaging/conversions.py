@@ -242,9 +242,9 @@ def _lock_messages(
         return [LockedMessage._make(row) for row in history.retained(rows)]
     rows = counters.select_bound(
         f"SELECT {LOCKED_SELECT} FROM {LOCKED_FROM} "
-        "WHERE m.person_id = ANY(%s::bigint[]) "
-        "AND m.campaign_id = ANY(%s::bigint[]) AND m.channel = ANY(%s) AND m.discarded_at IS NULL "
-        "AND NOT (m.id = ANY(%s::bigint[])) "
+        "WHERE m.person_id = ANY(%b::bigint[]) "
+        "AND m.campaign_id = ANY(%b::bigint[]) AND m.channel = ANY(%s) AND m.discarded_at IS NULL "
+        "AND NOT (m.id = ANY(%b::bigint[])) "
         # Messages whose history was pruned are closed (messaging.history).
         f"AND m.created_at >= coalesce({history.RETAINED_FROM_SQL}, '-infinity') "
         "ORDER BY m.id FOR UPDATE OF m",
@@ -264,7 +264,7 @@ def _people_with_goals(people: Collection[int], names: Collection[str]) -> set[t
     else:
         rows = counters.select_bound(
             f"SELECT DISTINCT person_id, name FROM {PersonEvent._meta.db_table} "
-            "WHERE person_id = ANY(%s::bigint[]) AND name = ANY(%s)",
+            "WHERE person_id = ANY(%b::bigint[]) AND name = ANY(%s)",
             [sorted(people), sorted(names)],
         )
     return set(rows)
@@ -279,7 +279,7 @@ def _goals(people: Collection[int], names: Collection[str]) -> Iterable[tuple[in
     else:
         rows = counters.select_bound(
             f"SELECT id, person_id, name, event_id, occurred_at "
-            f"FROM {PersonEvent._meta.db_table} WHERE person_id = ANY(%s::bigint[]) "
+            f"FROM {PersonEvent._meta.db_table} WHERE person_id = ANY(%b::bigint[]) "
             "AND name = ANY(%s)",
             [sorted(people), sorted(names)],
         )

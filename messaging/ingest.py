@@ -165,7 +165,7 @@ def fact_of(row: dict | MessageEvent) -> EventFact:
 # into one scan of the months the batch spans (it did, misjudging the range).
 STORED_FACTS_SQL = (
     f"SELECT m.id, {', '.join(f'e.{name}' for name in _EVENT_FIELDS[1:])} "
-    "FROM unnest(%s::bigint[], %s::timestamptz[]) AS m (id, created) "
+    "FROM unnest(%b::bigint[], %b::timestamptz[]) AS m (id, created) "
     f"CROSS JOIN LATERAL (SELECT * FROM {MessageEvent._meta.db_table} "
     "WHERE message_id = m.id AND message_created_at = m.created OFFSET 0) AS e"
 )
@@ -190,7 +190,7 @@ def stored_facts(
         else:
             rows = counters.select_bound(
                 f"SELECT {', '.join(_EVENT_FIELDS)} FROM {MessageEvent._meta.db_table} "
-                "WHERE message_id = ANY(%s::bigint[])",
+                "WHERE message_id = ANY(%b::bigint[])",
                 [message_ids],
             )
     else:
@@ -359,7 +359,7 @@ def _lock(ids: list[int]) -> Iterable[tuple]:
     if connection.vendor == "postgresql":
         return counters.select_bound(
             f"SELECT {LOCKED_SELECT}, {history.RETAINED_FROM_SQL} FROM {LOCKED_FROM} "
-            "WHERE m.id = ANY(%s::bigint[]) ORDER BY m.id FOR UPDATE OF m",
+            "WHERE m.id = ANY(%b::bigint[]) ORDER BY m.id FOR UPDATE OF m",
             [ids],
         )
     return (

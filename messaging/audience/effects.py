@@ -253,7 +253,7 @@ def _soft_bounce_entries(addresses: list[str]) -> Iterable[tuple]:
         ).values_list("id", "address", "message_id")
     return counters.select_bound(
         f"SELECT id, address, message_id FROM {Suppression._meta.db_table} "
-        "WHERE address = ANY(%s::text[]) AND reason = %s",
+        "WHERE address = ANY(%b::text[]) AND reason = %s",
         [addresses, SuppressionReason.SOFT_BOUNCE.value],
     )
 

@@ -11,6 +11,7 @@ import pytest
 from django.db import connection
 
 from campaigns.vocabulary import Channel
+from messaging import counters
 from messaging.ingest import STORED_FACTS_SQL, stored_facts
 from messaging.models import Person
 from messaging.sending import messages_create
@@ -42,9 +43,8 @@ def _events(count: int, *, messages: int, key: str) -> None:
 
 
 def _plan(sql: str, params: list) -> list[dict]:
-    with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
-        [[plan]] = cursor.fetchall()
+    # Run as ingest runs it: bound on the server, arrays in binary.
+    [[plan]] = counters.select_bound("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
     plan = plan if isinstance(plan, list) else json.loads(plan)
     # The scans that ran (the other months' are pruned: never executed).
     return [

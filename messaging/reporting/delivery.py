@@ -42,7 +42,7 @@ from django.utils import timezone
 
 from config.outbound import OutboundRefused
 from messaging import counters
-from messaging.models import Message
+from messaging.models import Message, Person
 from messaging.reporting.guard import reporting_url_check
 from messaging.reporting.models import (
     NotificationStatus,
@@ -192,7 +192,20 @@ def messages_shown(message_ids: list[int]) -> dict[int, dict]:
     """Each message as the API shows it now (without events or content)."""
     fields = _shown_fields()
     columns = [_SHOWN_SOURCES.get(name, name) for name in fields if name not in _SHOWN_COMPUTED]
-    rows = Message.objects.filter(id__in=message_ids).values_list(*columns, "send_attempts")
+    if connection.vendor == "postgresql":
+        # A batch names a thousand messages: one array parameter, and the
+        # timestamps decoded in binary (Django's loader parses them in Python).
+        selected = ", ".join(
+            f"p.{column[len('person__') :]}" if column.startswith("person__") else f"m.{column}"
+            for column in columns
+        )
+        rows = counters.select_bound(
+            f"SELECT {selected}, m.send_attempts FROM {Message._meta.db_table} m "
+            f"JOIN {Person._meta.db_table} p ON p.id = m.person_id WHERE m.id = ANY(%b::bigint[])",
+            [message_ids],
+        )
+    else:
+        rows = Message.objects.filter(id__in=message_ids).values_list(*columns, "send_attempts")
     shown = {}
     zone = timezone.get_current_timezone()
     for row in rows:
@@ -282,7 +295,7 @@ _CLAIM_SQL = """
         FOR UPDATE OF n SKIP LOCKED
     )
     UPDATE {notifications} t SET next_attempt_at = %s FROM due WHERE t.id = due.id
-    RETURNING t.*
+    RETURNING {columns}
 """
 
 
@@ -293,12 +306,20 @@ def notifications_claim(*, limit: int, now: datetime | None = None) -> list[Repo
     if connection.features.has_select_for_update_skip_locked:
         # One statement (one round trip, atomic on its own): lock what is due,
         # skipping rows another worker is claiming, lease them, return them.
+        # Read in binary (counters.select_bound), every column in the model's
+        # order: Django's own loader parses each timestamp in Python.
         q = connection.ops.quote_name
+        fields = ReportingNotification._meta.concrete_fields
         sql = _CLAIM_SQL.format(
             notifications=q(ReportingNotification._meta.db_table),
             webhooks=q(ReportingWebhook._meta.db_table),
+            columns=", ".join(f"t.{q(f.column)}" for f in fields),
         )
-        claimed = list(ReportingNotification.objects.raw(sql, [now, limit, lease]))
+        names = [f.attname for f in fields]
+        claimed = [
+            ReportingNotification.from_db(connection.alias, names, row)
+            for row in counters.select_bound(sql, [now, limit, lease])
+        ]
         return sorted(claimed, key=lambda notification: notification.id)
     # SQLite (no row locks): each row taken with a compare-and-swap on the
     # time that made it due; a row another process took first changes no row.

@@ -37,7 +37,8 @@ from messaging.audience.suppression import (
 from messaging.conversions import message_conversions, person_event_record
 from messaging.events import Event
 from messaging.filters import ApiMessageFilter, SuppressionFilter
-from messaging.ingest import CLOCK_SKEW, EventRefused, apply_events, fact_of
+from messaging.ingest import CLOCK_SKEW, EventRefused, apply_events
+from messaging.message_states import fact_of
 from messaging.models import Message, MessageEvent, Person, Suppression
 from messaging.sending import rendering
 from messaging.serializers import (

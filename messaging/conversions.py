@@ -37,15 +37,12 @@ from messaging.attribution import (
     moments_of,
 )
 from messaging.events import Event
-from messaging.ingest import (
-    _INSERT_FIELDS,
-    _LOCKED_COLUMNS,
-    CLOCK_SKEW,
+from messaging.ingest import _INSERT_FIELDS, CLOCK_SKEW, _fact, _row
+from messaging.message_states import (
+    LOCKED_COLUMNS,
     LOCKED_FROM,
     LOCKED_SELECT,
     LockedMessage,
-    _fact,
-    _row,
     contribution_of,
     lock_options,
     save_message_states,
@@ -237,7 +234,7 @@ def _lock_messages(
             )
             .exclude(id__in=list(exclude))
             .order_by("id")
-            .values_list(*_LOCKED_COLUMNS)
+            .values_list(*LOCKED_COLUMNS)
         )
         return [LockedMessage._make(row) for row in history.retained(rows)]
     rows = counters.select_bound(

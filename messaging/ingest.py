@@ -29,28 +29,31 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from types import SimpleNamespace
-from typing import NamedTuple
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from campaigns import channels, deliverability
-from campaigns.metrics import contribution_delta, message_contribution
-from campaigns.models import Action, Link
+from campaigns.metrics import contribution_delta
+from campaigns.models import Link
 from campaigns.vocabulary import Channel, EventType, Source, Status
 from messaging import counters, history
 from messaging.audience.effects import apply_ingest_effects
 from messaging.events import Event
+from messaging.message_states import (
+    LockedMessage,
+    contribution_of,
+    lock_batch,
+    lock_options,
+    save_message_states,
+    state_of_message,
+    state_values,
+    stored_facts,
+)
 from messaging.models import Message, MessageEvent
 from messaging.reporting import outbox
-from messaging.status import (
-    AFTER_SEND_TYPES,
-    MILESTONES,
-    EventFact,
-    MessageState,
-    compute_state,
-)
+from messaging.status import AFTER_SEND_TYPES, EventFact
 
 # Clocks are bounded (DESIGN.md): no stored timestamp lies outside
 # [message created, received + CLOCK_SKEW].
@@ -66,34 +69,6 @@ PROVIDER_CHANNELS = {
 }
 # Backends that stand in for every provider of their channel.
 ANY_PROVIDER = frozenset({"", "capture"})
-
-
-class LockedMessage(NamedTuple):
-    """What ingest reads of a message it locks."""
-
-    id: int
-    channel: str
-    action_id: int
-    campaign_id: int
-    person_id: int
-    address: str
-    created_at: datetime
-    discarded_at: datetime | None
-    status: str
-    provider: str
-    send_attempts: int
-    track_opens: bool  # the action's open tracking switch
-
-    @property
-    def attempt(self) -> int:
-        return self.send_attempts + 1
-
-
-# LockedMessage's columns (the last one through the action), for the ORM and
-# as SQL over "<LOCKED_FROM>" (PostgreSQL's reads: counters.select_bound).
-_LOCKED_COLUMNS = (*LockedMessage._fields[:-1], "action__track_opens")
-LOCKED_SELECT = ", ".join(f"m.{name}" for name in LockedMessage._fields[:-1]) + ", a.track_opens"
-LOCKED_FROM = f"{Message._meta.db_table} m JOIN {Action._meta.db_table} a ON a.id = m.action_id"
 
 
 class EventRefused(ValueError):
@@ -114,19 +89,6 @@ class IngestResult:
     unmatched: list[Event] = field(default_factory=list)
 
 
-_EVENT_FIELDS = (
-    "message_id",
-    "type",
-    "occurred_at",
-    "idempotency_key",
-    "machine",
-    "bounce_type",
-    "reason",
-    "link_id",
-    "attempt",
-)
-
-
 _INSERT_FIELDS = (
     "message",
     "type",
@@ -143,98 +105,6 @@ _INSERT_FIELDS = (
     "attempt",
     "message_created_at",  # the partition key (messaging.history)
 )
-
-
-def fact_of(row: dict | MessageEvent) -> EventFact:
-    get = row.get if isinstance(row, dict) else lambda name: getattr(row, name)
-    return EventFact(
-        type=get("type"),
-        occurred_at=get("occurred_at"),
-        key=get("idempotency_key"),
-        machine=get("machine"),
-        bounce_type=get("bounce_type"),
-        reason=get("reason"),
-        link_id=get("link_id"),
-        attempt=get("attempt"),
-    )
-
-
-# The stored events of messages given with their created_at (PostgreSQL):
-# one index probe per message (the unique key leads with the message), pruned
-# to its month's partition. OFFSET 0 keeps the planner from flattening it
-# into one scan of the months the batch spans (it did, misjudging the range).
-STORED_FACTS_SQL = (
-    f"SELECT m.id, {', '.join(f'e.{name}' for name in _EVENT_FIELDS[1:])} "
-    "FROM unnest(%b::bigint[], %b::timestamptz[]) AS m (id, created) "
-    f"CROSS JOIN LATERAL (SELECT * FROM {MessageEvent._meta.db_table} "
-    "WHERE message_id = m.id AND message_created_at = m.created OFFSET 0) AS e"
-)
-
-
-def stored_facts(
-    message_ids: Iterable[int], *, created: Iterable[datetime] = ()
-) -> Iterable[tuple[int, EventFact]]:
-    """(message id, fact) for every stored event of these messages. Given the
-    messages' created_at (``created``, in the order of ``message_ids``), each
-    message's events are read from its own month's partition only
-    (messaging.history), not from every month's index."""
-    message_ids = list(message_ids)
-    created = list(created)
-    if connection.vendor == "postgresql":
-        # A batch names a thousand messages: one array parameter instead of
-        # Django's thousand placeholders, timestamps decoded in binary.
-        if not message_ids:
-            return
-        if created:
-            rows = counters.select_bound(STORED_FACTS_SQL, [message_ids, created])
-        else:
-            rows = counters.select_bound(
-                f"SELECT {', '.join(_EVENT_FIELDS)} FROM {MessageEvent._meta.db_table} "
-                "WHERE message_id = ANY(%b::bigint[])",
-                [message_ids],
-            )
-    else:
-        rows = MessageEvent.objects.filter(message_id__in=message_ids)
-        if created:
-            rows = rows.filter(message_created_at__range=(min(created), max(created)))
-        rows = rows.values_list(*_EVENT_FIELDS)
-    for message_id, *fields in rows:
-        yield message_id, EventFact(*fields)
-
-
-def state_of_message(
-    message: Message | LockedMessage, facts: Iterable[EventFact]
-) -> MessageState | None:
-    """The state the metrics see; a discarded message counts for nothing."""
-    if message.discarded_at is not None:
-        return None
-    return compute_state(message.channel, facts, opens=opens_tracked(message))
-
-
-def opens_tracked(message: Message | LockedMessage) -> bool:
-    """The action's open tracking switch: read from the row when the query
-    brought it (``track_opens``), else from the action."""
-    tracked = getattr(message, "track_opens", None)
-    if tracked is None:
-        tracked = message.action.track_opens
-    return tracked
-
-
-def contribution_of(
-    message: Message | LockedMessage,
-    state: MessageState | None,
-    facts: Iterable[EventFact] = (),
-) -> Counter:
-    out = message_contribution(
-        action_id=message.action_id,
-        channel=message.channel,
-        state=state,
-        created_at=message.created_at,
-    )
-    # Deliverability counters (by mailbox provider, bounce reasons): email only.
-    return deliverability.add_contribution(
-        out, channel=message.channel, address=message.address, state=state, facts=facts
-    )
 
 
 def apply_events(events: Sequence[Event], *, strict: bool = False) -> IngestResult:
@@ -257,7 +127,7 @@ def apply_events(events: Sequence[Event], *, strict: bool = False) -> IngestResu
         # of the derived columns (the state before is computed from events).
         messages = {}
         closed = set()
-        for *row, retained_from in _lock(ids):
+        for *row, retained_from in lock_batch(ids):
             message = LockedMessage._make(row)
             if history.closed(message.created_at, retained_from):
                 closed.add(message.id)
@@ -350,30 +220,6 @@ def apply_events(events: Sequence[Event], *, strict: bool = False) -> IngestResu
         counters.apply_delta(delta, campaign_of_action)
         _side_effects(messages, new_by_message)
     return result
-
-
-def _lock(ids: list[int]) -> Iterable[tuple]:
-    """Locks the batch's messages in id order and reads them: LockedMessage's
-    fields, then the instant history is retained from (read in the lock query,
-    so the prune check costs no round trip)."""
-    if connection.vendor == "postgresql":
-        return counters.select_bound(
-            f"SELECT {LOCKED_SELECT}, {history.RETAINED_FROM_SQL} FROM {LOCKED_FROM} "
-            "WHERE m.id = ANY(%b::bigint[]) ORDER BY m.id FOR UPDATE OF m",
-            [ids],
-        )
-    return (
-        Message.objects.select_for_update(**lock_options())
-        .filter(id__in=ids)
-        .annotate(retained_from=history.RETAINED_FROM)
-        .order_by("id")
-        .values_list(*_LOCKED_COLUMNS, "retained_from")
-    )
-
-
-def lock_options() -> dict:
-    # Lock only the message rows, not joined tables (PostgreSQL).
-    return {"of": ("self",)} if connection.features.has_select_for_update_of else {}
 
 
 def _resolve_message_ids(events: Sequence[Event], result: IngestResult) -> list[Event]:
@@ -518,47 +364,6 @@ def _fact(event: Event) -> EventFact:
         link_id=event.link_id if event.type in (EventType.CLICKED, EventType.REFUSED) else None,
         attempt=event.attempt,
     )
-
-
-STATE_FIELDS = (
-    "status",
-    *(f"{name}_at" for name in MILESTONES),
-    "bounce_type",
-    "failure_reason",
-    "open_count",
-    "click_count",
-)
-
-
-def state_values(state: MessageState, current_status: str) -> dict:
-    """The message columns a computed state sets (STATE_FIELDS)."""
-    values = {f"{name}_at": state.at(name) for name in MILESTONES}
-    values.update(
-        status=state.status or current_status,
-        bounce_type=state.bounce_type,
-        failure_reason=state.failure_reason[:500],
-        open_count=state.open_count,
-        click_count=state.click_count,
-    )
-    return values
-
-
-def assign_state(message: Message, state: MessageState) -> bool:
-    """Copy a computed state onto the message; True when anything changed."""
-    changed = False
-    for name, value in state_values(state, message.status).items():
-        if getattr(message, name) != value:
-            setattr(message, name, value)
-            changed = True
-    return changed
-
-
-def save_message_states(messages: Sequence[Message | SimpleNamespace], now: datetime) -> None:
-    if not messages:
-        return
-    for message in messages:
-        message.updated_at = now
-    counters.bulk_update_rows(Message, messages, [*STATE_FIELDS, "updated_at"])
 
 
 def _side_effects(

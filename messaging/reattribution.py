@@ -29,7 +29,7 @@ from messaging.attribution import (
     is_attributed,
     moments_of,
 )
-from messaging.ingest import stored_facts
+from messaging.message_states import stored_facts
 from messaging.models import Message, PersonEvent
 
 BATCH_PEOPLE = 1000

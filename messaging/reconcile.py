@@ -21,7 +21,7 @@ from campaigns.models import (
 )
 from messaging import counters
 from messaging.history import pruned_contribution, retained_from
-from messaging.ingest import (
+from messaging.message_states import (
     assign_state,
     contribution_of,
     fact_of,

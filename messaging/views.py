@@ -26,7 +26,7 @@ from config import access
 from messaging import sending
 from messaging.csv_export import csv_lines
 from messaging.filters import MessageFilter
-from messaging.ingest import fact_of
+from messaging.message_states import fact_of
 from messaging.models import Message, MessageEvent
 from messaging.preview import message_preview
 from messaging.status import MILESTONES, RANK, implied_events

@@ -28,7 +28,12 @@ from campaigns.vocabulary import Channel
 from messaging.audience.audit import AuditAction, AuditEntry, AuditSubject, Change, entry, record
 from messaging.audience.suppression import address_digest, normalise_address
 from messaging.history import closed, retained_from
-from messaging.ingest import assign_state, save_message_states, state_of_message, stored_facts
+from messaging.message_states import (
+    assign_state,
+    save_message_states,
+    state_of_message,
+    stored_facts,
+)
 from messaging.models import (
     CapturedMessage,
     Message,

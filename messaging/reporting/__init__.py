@@ -7,6 +7,8 @@ systems receive message events, signed per Standard Webhooks.
   inside the batch's transaction, so a rolled-back batch notifies nothing;
 - ``delivery``: claims due notifications (``SKIP LOCKED``), posts them outside
   any transaction, records the outcome, backs off, disables dead endpoints;
+- ``payload``: the notification's JSON body, the message as the API shows
+  it, read for a whole batch;
 - ``signing``: secrets and the Standard Webhooks headers;
 - ``services``: what the API, the admin and the demo call;
 - edges: ``api``, ``serializers``, ``admin``, ``tasks``, ``devinbox``.

@@ -42,7 +42,8 @@ from django.utils import timezone
 from campaigns.models import Action
 from campaigns.vocabulary import EventType, Source, Status
 from messaging.events import Event
-from messaging.ingest import apply_events, lock_options
+from messaging.ingest import apply_events
+from messaging.message_states import lock_options
 from messaging.models import Message
 from messaging.quarantine import clean_events, clean_text
 from messaging.sending.backends import (

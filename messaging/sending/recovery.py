@@ -17,7 +17,8 @@ from django.utils import timezone
 
 from campaigns.vocabulary import EventType, Source, Status
 from messaging.events import Event
-from messaging.ingest import apply_events, lock_options
+from messaging.ingest import apply_events
+from messaging.message_states import lock_options
 from messaging.models import Message, MessageEvent
 from messaging.sending.services import OUTCOME_UNKNOWN, REASON_OUTCOME_UNKNOWN, messages_enqueue
 

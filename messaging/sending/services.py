@@ -28,7 +28,8 @@ from messaging.audience.suppression import (
 )
 from messaging.events import Event
 from messaging.history import closed, retained_from
-from messaging.ingest import apply_events, lock_options
+from messaging.ingest import apply_events
+from messaging.message_states import lock_options
 from messaging.models import Message, Person
 from messaging.sending.rendering import render, template_for
 

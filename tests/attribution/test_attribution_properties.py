@@ -14,7 +14,8 @@ from campaigns.vocabulary import Channel
 from messaging.attribution import CampaignGoal, Candidate, Goal, attribute, moments_of
 from messaging.conversions import person_event_record
 from messaging.events import Event
-from messaging.ingest import apply_events, fact_of
+from messaging.ingest import apply_events
+from messaging.message_states import fact_of
 from messaging.models import Message, MessageEvent
 from messaging.reattribution import reattribute_campaign
 from messaging.status import EventFact

@@ -1,5 +1,5 @@
 """Ingest reads a batch's stored events by one index probe per message in
-its own month's partition (messaging.ingest.STORED_FACTS_SQL): the read
+its own month's partition (messaging.message_states.STORED_FACTS_SQL): the read
 costs what the batch's messages hold, not what their month holds. Before, a
 range over the messages' created_at let the planner, its statistics taken
 while the month was smaller, scan the whole month's partition and filter it (bench
@@ -12,7 +12,7 @@ from django.db import connection
 
 from campaigns.vocabulary import Channel
 from messaging import counters
-from messaging.ingest import STORED_FACTS_SQL, stored_facts
+from messaging.message_states import STORED_FACTS_SQL, stored_facts
 from messaging.models import Person
 from messaging.sending import messages_create
 from tests import factories as f

@@ -296,7 +296,7 @@ def test_a_claimed_notification_is_leased_so_no_other_claim_takes_it(receiver):
 
 
 def test_the_message_in_a_notification_is_exactly_what_the_api_shows():
-    from messaging.reporting.delivery import messages_content, messages_shown
+    from messaging.reporting.payload import messages_content, messages_shown
 
     bounced = sent_message()
     apply(factories.event(bounced, EventType.BOUNCED, 2, bounce_type="hard", reason="550 gone"))

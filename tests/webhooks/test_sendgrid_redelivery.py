@@ -11,7 +11,8 @@ from campaigns.metrics import campaign_metrics
 from campaigns.models import Campaign
 from campaigns.vocabulary import Source
 from messaging.events import Event
-from messaging.ingest import STATE_FIELDS, apply_events
+from messaging.ingest import apply_events
+from messaging.message_states import STATE_FIELDS
 from messaging.models import Message, MessageEvent, Suppression, WebhookRequest
 from messaging.sending import messages_create
 from tests import factories

@@ -24,9 +24,9 @@ from messaging.history import pruned_contribution, retained_from
 from messaging.message_states import (
     assign_state,
     contribution_of,
-    fact_of,
     save_message_states,
     state_of_message,
+    stored_facts,
 )
 from messaging.models import Message, MessageEvent
 from messaging.reattribution import ConversionDrift, conversion_drift, repair_conversions
@@ -80,18 +80,9 @@ def recount_messages(queryset) -> tuple[Counter, list[Message], dict[tuple, int]
     campaign_of_key: dict[tuple, int] = {}
     for chunk in _messages(queryset):
         facts = defaultdict(list)
-        for row in MessageEvent.objects.filter(message__in=chunk).values(
-            "message_id",
-            "type",
-            "occurred_at",
-            "idempotency_key",
-            "machine",
-            "bounce_type",
-            "reason",
-            "link_id",
-            "attempt",
-        ):
-            facts[row["message_id"]].append(fact_of(row))
+        created = [message.created_at for message in chunk]
+        for message_id, fact in stored_facts([m.id for m in chunk], created=created):
+            facts[message_id].append(fact)
         for message in chunk:
             state = state_of_message(message, facts[message.id])
             contribution = contribution_of(message, state, facts[message.id])

@@ -125,36 +125,31 @@ def _upsert(
 
 def execute_bound(sql: str, params: list) -> int:
     """Runs a statement with server-side parameter binding on Django's own
-    connection (same transaction). Django's psycopg cursors bind on the
-    client, quoting every array element into the query text; sent apart, in
-    binary, the arrays of a 1,000-row batch cost a fraction of that."""
-    import psycopg
-
-    connection.ensure_connection()
-    started = time.monotonic()
-    with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params)
-        rowcount = cursor.rowcount
-    if connection.queries_logged:
-        connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
-    return rowcount
+    connection (same transaction); returns its row count. Django's psycopg
+    cursors bind on the client, quoting every array element into the query
+    text; sent apart, in binary, the arrays of a 1,000-row batch cost a
+    fraction of that."""
+    return _bound(sql, params, lambda cursor: cursor.rowcount)
 
 
 def select_bound(sql: str, params: list) -> list[tuple]:
-    """Runs a query with server-side binding on Django's own connection (same
-    transaction) and fetches its rows in binary: no quoting of 1,000-element
-    arrays into the text, and timestamps decoded by psycopg's C loader rather
-    than parsed from text (Django's own timestamptz loader is Python)."""
+    """Runs a query as execute_bound does and fetches its rows in binary:
+    timestamps decoded by psycopg's C loader rather than parsed from text
+    (Django's own timestamptz loader is Python)."""
+    return _bound(sql, params, lambda cursor: cursor.fetchall(), binary=True)
+
+
+def _bound(sql: str, params: list, result, *, binary: bool = False):
     import psycopg
 
     connection.ensure_connection()
     started = time.monotonic()
     with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params, binary=True)
-        rows = cursor.fetchall()
+        cursor.execute(sql, params, binary=binary)
+        out = result(cursor)
     if connection.queries_logged:
         connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
-    return rows
+    return out
 
 
 def _prep(field: models.Field, value):

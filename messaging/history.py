@@ -82,12 +82,19 @@ def partitions() -> dict[datetime, str]:
             [TABLE],
         )
         names = [name for (name,) in cursor.fetchall()]
+    months = {_month_of(name): name for name in names}
+    return {month: name for month, name in months.items() if month is not None}
+
+
+def _month_of(name: str) -> datetime | None:
+    """The month of a monthly partition's name (partition_name's inverse)."""
     prefix = f"{TABLE}_p"
-    return {
-        datetime.strptime(name.removeprefix(prefix), "%Y_%m").replace(tzinfo=UTC): name
-        for name in names
-        if name.startswith(prefix)
-    }
+    if not name.startswith(prefix):
+        return None
+    try:
+        return datetime.strptime(name.removeprefix(prefix), "%Y_%m").replace(tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 def partitions_ensure(*, now: datetime | None = None, ahead: int = AHEAD_MONTHS) -> list[str]:
@@ -200,9 +207,7 @@ def history_prune_plan(*, before: datetime, now: datetime | None = None) -> Prun
     start = retained_from()
     if start is not None and before <= start:
         raise PruneRefused(f"History before {start:%Y-%m} is already pruned; nothing to do.")
-    in_range = Message.objects.filter(created_at__lt=before)
-    if start is not None:
-        in_range = in_range.filter(created_at__gte=start)
+    in_range = _created_in(Message.objects.all(), "created_at", start, before)
     open_ = (
         in_range.filter(status__in=OPEN_STATUSES, discarded_at__isnull=True)
         .values_list("status")
@@ -217,9 +222,7 @@ def history_prune_plan(*, before: datetime, now: datetime | None = None) -> Prun
             "drafts) first."
         )
     plan.campaigns = sorted(set(in_range.values_list("campaign_id", flat=True).distinct()))
-    events = MessageEvent.objects.filter(message_created_at__lt=before)
-    if start is not None:
-        events = events.filter(message_created_at__gte=start)
+    events = _created_in(MessageEvent.objects.all(), "message_created_at", start, before)
     summary = events.aggregate(last=Max("id"))
     plan.last_event_id = summary["last"]
     plan.events = events.count()
@@ -246,6 +249,14 @@ def history_prune_plan(*, before: datetime, now: datetime | None = None) -> Prun
     return plan
 
 
+def _created_in(rows: QuerySet, field: str, start: datetime | None, before: datetime) -> QuerySet:
+    """The rows (messages, or events by their message's creation) of the
+    messages created in [start, before): what a prune covers, ``start`` None
+    when nothing was pruned before."""
+    rows = rows.filter(**{f"{field}__lt": before})
+    return rows if start is None else rows.filter(**{f"{field}__gte": start})
+
+
 def _oldest_month(before: datetime) -> datetime | None:
     oldest = Message.objects.filter(created_at__lt=before).order_by("created_at").first()
     existing = [month for month in partitions() if month < before]
@@ -259,9 +270,7 @@ def recount_range(start: datetime | None, before: datetime) -> tuple[Counter, di
     recounted from their events, with the campaign of each key."""
     from messaging.reconcile import recount_messages
 
-    messages = Message.objects.filter(created_at__lt=before)
-    if start is not None:
-        messages = messages.filter(created_at__gte=start)
+    messages = _created_in(Message.objects.all(), "created_at", start, before)
     contribution, _, campaign_of_key = recount_messages(messages)
     return contribution, campaign_of_key
 
@@ -298,10 +307,9 @@ def history_detach(plan: PrunePlan, *, now: datetime) -> None:
             # then reads PrunedHistory and drops events of pruned messages).
             with connection.cursor() as cursor:
                 cursor.execute(f"LOCK TABLE {Message._meta.db_table} IN EXCLUSIVE MODE")
-        events = MessageEvent.objects.filter(message_created_at__lt=before)
-        start = retained_from()
-        if start is not None:
-            events = events.filter(message_created_at__gte=start)
+        events = _created_in(
+            MessageEvent.objects.all(), "message_created_at", retained_from(), before
+        )
         if events.aggregate(last=Max("id"))["last"] != plan.last_event_id:
             raise PruneRefused(
                 "Events of these messages arrived while the counters were checked; run "
@@ -350,14 +358,10 @@ def drop_detached() -> list[str]:
             [f"{TABLE}_p%"],
         )
         names = [name for (name,) in cursor.fetchall()]
-    prefix = f"{TABLE}_p"
     dropped = []
     for name in sorted(names):
-        try:
-            month = datetime.strptime(name.removeprefix(prefix), "%Y_%m").replace(tzinfo=UTC)
-        except ValueError:
-            continue
-        if month < start:
+        month = _month_of(name)
+        if month is not None and month < start:
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute(f'DROP TABLE "{name}"')
             dropped.append(name)

@@ -64,3 +64,36 @@ def stop(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def email_messages(
+    name: str, n: int, *, domains: tuple[str, ...] = ("example.com",), **campaign_fields
+):
+    """A campaign with one email action and ``n`` messages created by the
+    pipeline's own messages_create, backdated to 2026-11-01, one recipient
+    each (addresses cycling through ``domains``): (campaign, action, messages)."""
+    from datetime import UTC, datetime
+
+    from campaigns.models import Action, Campaign
+    from campaigns.vocabulary import Channel
+    from messaging.models import Person
+    from messaging.sending import messages_create
+
+    campaign = Campaign.objects.create(name=f"bench {name}", **campaign_fields)
+    action = Action.objects.create(
+        campaign=campaign, name="email", channel=Channel.EMAIL, subject="s", body="b"
+    )
+    people = Person.objects.bulk_create(
+        [
+            Person(external_id=f"bench-{name}-{i}", email=f"b{i}@{domains[i % len(domains)]}")
+            for i in range(n)
+        ],
+        batch_size=5000,
+    )
+    t0 = datetime(2026, 11, 1, tzinfo=UTC)
+    messages = []
+    for start in range(0, n, 5000):
+        messages += messages_create(
+            action=action, people=people[start : start + 5000], now=t0, backdate=True
+        )
+    return campaign, action, messages

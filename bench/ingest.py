@@ -21,35 +21,18 @@ _DOMAINS = ("gmail.com", "outlook.com", "yahoo.co.jp", "icloud.com", "example.co
 
 
 def run(scale: float) -> dict:
-    from bench.common import rate
-    from campaigns.models import Action, Campaign, Link
-    from campaigns.vocabulary import Channel
+    from bench.common import email_messages, rate
+    from campaigns.models import Link
     from messaging.events import Event
     from messaging.ingest import apply_events
-    from messaging.models import Person
-    from messaging.sending import messages_create
 
-    n_messages = int(20_000 * scale)
-    campaign = Campaign.objects.create(name="bench ingest", conversion_event="purchase")
-    action = Action.objects.create(
-        campaign=campaign, name="email", channel=Channel.EMAIL, subject="s", body="b"
+    # Recipients at every mailbox provider, so ingest moves the per-provider
+    # counters of each (campaigns.deliverability).
+    _, action, messages = email_messages(
+        "ingest", int(20_000 * scale), domains=_DOMAINS, conversion_event="purchase"
     )
     link = Link.objects.create(action=action, url="https://example.com/x", position=0)
-    people = Person.objects.bulk_create(
-        [
-            # Recipients at every mailbox provider, so ingest moves the
-            # per-provider counters of each (campaigns.deliverability).
-            Person(external_id=f"bench-ingest-{i}", email=f"b{i}@{_DOMAINS[i % len(_DOMAINS)]}")
-            for i in range(n_messages)
-        ],
-        batch_size=5000,
-    )
-    t0 = datetime(2026, 11, 1, tzinfo=UTC)
-    messages = []
-    for start in range(0, n_messages, 5000):
-        messages += messages_create(
-            action=action, people=people[start : start + 5000], now=t0, backdate=True
-        )
+    t0 = messages[0].created_at
 
     rnd = random.Random(7)
     events = []

@@ -21,7 +21,7 @@ import asyncio
 import os
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from bench import common
 
@@ -116,36 +116,17 @@ class _Protocol(asyncio.Protocol):
 
 
 def _ingest_with_webhook(server: Receiver, n_messages: int) -> float:
-    from campaigns.models import Action, Campaign
-    from campaigns.vocabulary import Channel
     from messaging.events import Event
     from messaging.ingest import apply_events
-    from messaging.models import Person
     from messaging.reporting.services import reporting_webhook_create
-    from messaging.sending import messages_create
 
     reporting_webhook_create(
         url=f"http://127.0.0.1:{server.port}/hook",
         events=["sent", "delivered"],
         occurrence="every",
     )
-    campaign = Campaign.objects.create(name="bench reporting")
-    action = Action.objects.create(
-        campaign=campaign, name="email", channel=Channel.EMAIL, subject="s", body="b"
-    )
-    people = Person.objects.bulk_create(
-        [
-            Person(external_id=f"bench-reporting-{i}", email=f"r{i}@example.com")
-            for i in range(n_messages)
-        ],
-        batch_size=5000,
-    )
-    t0 = datetime(2026, 11, 1, tzinfo=UTC)
-    messages = []
-    for start in range(0, n_messages, 5000):
-        messages += messages_create(
-            action=action, people=people[start : start + 5000], now=t0, backdate=True
-        )
+    _, _, messages = common.email_messages("reporting", n_messages)
+    t0 = messages[0].created_at
     events = [
         Event(
             type=type_,

@@ -136,8 +136,9 @@ def _as_tuple(value: str | Iterable[str]) -> tuple[str, ...]:
 class RolePermission(BasePermission):
     """DRF permission class: the view's ``required_permissions`` maps each
     HTTP method to the permission(s) it needs. HEAD and OPTIONS need what GET
-    needs. A method the view names nothing for is refused for everyone, so an
-    endpoint nobody wrote a rule for stays closed (and the role tests fail)."""
+    needs. A method the view implements but names nothing for is refused for
+    everyone, so an endpoint nobody wrote a rule for stays closed (and the role
+    tests fail); a method it does not implement at all gets 405."""
 
     message = "You do not have permission to perform this action."
 
@@ -147,6 +148,10 @@ class RolePermission(BasePermission):
         rules: Mapping[str, str | Iterable[str]] = getattr(view, "required_permissions", {})
         method = "GET" if request.method in ("HEAD", "OPTIONS") else request.method
         if method not in rules:
+            if request.method not in view.allowed_methods:
+                # A method the endpoint does not answer: DRF's 405 Method Not
+                # Allowed (with an Allow header) says so; 403 would not.
+                return True
             self.message = f"No permission rule covers {request.method} on this endpoint."
             return False
         lacking = missing(request.user, _as_tuple(rules[method]))

@@ -290,3 +290,27 @@ def test_a_refused_write_changes_nothing(world):
     )
     assert response.status_code == 403
     assert Message.objects.count() == before
+
+
+def _api_routes_with_unanswered_methods() -> list:
+    out = []
+    for route, callback in _served():
+        if not route.startswith("api/v1/") or "(?P<rest>" in route:
+            continue
+        answered = _methods(callback)
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+            if method not in answered:
+                out.append(pytest.param(route, method, id=f"{method} /{route}"))
+    return out
+
+
+@pytest.mark.parametrize(("route", "method"), _api_routes_with_unanswered_methods())
+def test_a_method_an_endpoint_does_not_answer_is_405_not_403(world, admin_user, route, method):
+    # Even a superuser gets 405 (with Allow); anyone unauthenticated still 401.
+    client = APIClient()
+    client.force_authenticate(admin_user)
+    response = getattr(client, method.lower())(_path(route, world), {}, format="json")
+    assert response.status_code == 405, (response.status_code, getattr(response, "data", ""))
+    assert method not in response["Allow"]
+    anonymous = getattr(APIClient(), method.lower())(_path(route, world), {}, format="json")
+    assert anonymous.status_code == 401

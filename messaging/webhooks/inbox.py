@@ -88,7 +88,10 @@ def foreign_provider_ids(events: Sequence[Event]) -> list[str]:
     message's stored provider id for that attempt"). The current attempt's id
     is on the message; an earlier attempt's is on that attempt's ``sent``
     event. An attempt with no id yet (the callback beat the send's commit)
-    passes: the request waits and is checked again when it is applied."""
+    passes: the request waits and is checked again when it is applied. After
+    a retry the message still carries the previous attempt's id until the new
+    send commits (its id and its ``sent`` event land together), so a retry's
+    id is the message's only once that attempt has its ``sent`` event."""
     claimed = {
         (e.message_id, e.attempt): e.provider_message_id
         for e in events
@@ -107,11 +110,21 @@ def foreign_provider_ids(events: Sequence[Event]) -> list[str]:
         for message_id, attempt in claimed
         if message_id in current and attempt is not None and attempt < current[message_id][0]
     }
+    # A retry's attempt, while the message still holds an id: whose it is
+    # depends on whether this attempt has been sent yet.
+    retried = {
+        (message_id, current[message_id][0])
+        for message_id, attempt in claimed
+        if message_id in current
+        and current[message_id][0] > 1
+        and current[message_id][1]
+        and (attempt is None or attempt >= current[message_id][0])
+    }
     given: dict[tuple[int, int], str] = {}
-    if earlier:
+    if earlier or retried:
         for message_id, attempt, detail in MessageEvent.objects.filter(
-            message_id__in={message_id for message_id, _ in earlier},
-            attempt__in={attempt for _, attempt in earlier},
+            message_id__in={message_id for message_id, _ in earlier | retried},
+            attempt__in={attempt for _, attempt in earlier | retried},
             type=EventType.SENT,
         ).values_list("message_id", "attempt", "detail"):
             given[(message_id, attempt)] = (detail or {}).get("provider_message_id", "")
@@ -121,6 +134,10 @@ def foreign_provider_ids(events: Sequence[Event]) -> list[str]:
             continue
         if (message_id, attempt) in earlier:
             stored = given.get((message_id, attempt), "")
+        elif (message_id, current[message_id][0]) in retried:
+            # Sent: the message's id is this attempt's; not yet: it has none.
+            sent = (message_id, current[message_id][0]) in given
+            stored = current[message_id][1] if sent else ""
         else:
             stored = current[message_id][1]
         if stored and stored != claimed_id:

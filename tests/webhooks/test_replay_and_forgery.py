@@ -333,3 +333,82 @@ def test_an_earlier_attempts_callback_with_a_sid_we_never_sent_is_a_403(client, 
     assert response.status_code == 403
     assert "SM" + "1" * 32 in response.json()["detail"]
     assert WebhookRequest.objects.count() == 0
+
+
+def _retried_not_yet_sent(message: Message, first_sid: str) -> Message:
+    """Attempt 1 went out as ``first_sid`` and failed; the retry (attempt 2) is
+    queued and attempted, and its send has not committed: the message still
+    carries attempt 1's sid."""
+    at = timezone.now() - timedelta(minutes=1)
+    apply_events(
+        [
+            Event(
+                type=EventType.SENT,
+                occurred_at=at,
+                idempotency_key="sent:first",
+                source=Source.PIPELINE,
+                message_id=message.pk,
+                attempt=1,
+                detail={"provider_message_id": first_sid},
+            ),
+            Event(
+                type=EventType.FAILED,
+                occurred_at=at,
+                idempotency_key="failed:first",
+                source=Source.PROVIDER,
+                message_id=message.pk,
+                attempt=1,
+                reason="carrier violation",
+            ),
+        ]
+    )
+    Message.objects.filter(pk=message.pk).update(send_attempts=1, provider_message_id=first_sid)
+    apply_events(
+        [
+            Event(
+                type=type_,
+                occurred_at=at + timedelta(seconds=offset),
+                idempotency_key=f"{type_}:second",
+                source=Source.PIPELINE,
+                message_id=message.pk,
+                attempt=2,
+            )
+            for offset, type_ in enumerate((EventType.QUEUED, EventType.ATTEMPTED))
+        ]
+    )
+    return Message.objects.get(pk=message.pk)
+
+
+@pytest.mark.parametrize("names_its_attempt", [True, False])
+def test_a_retrys_callback_that_beats_its_send_commit_is_not_refused_for_the_old_sid(
+    client, kits, names_its_attempt
+):
+    # Twilio answered attempt 2 with a new sid and its callback came before
+    # our commit stored it: the message still holds attempt 1's sid, which is
+    # not this attempt's, so nothing says the callback is foreign.
+    message = sent_message(101, channel=Channel.SMS)
+    message = _retried_not_yet_sent(message, "SM" + "1" * 32)
+    assert message.attempt == 2 and message.provider_message_id == "SM" + "1" * 32
+    kit = kits["twilio"]
+    request = (
+        _twilio_for_attempt(kit, "delivered", attempt=2)
+        if names_its_attempt
+        else kit.request("delivered")
+    )
+
+    response = request.post(client)
+
+    assert response.status_code == 200, response.content
+    [delivered] = MessageEvent.objects.filter(message=message, type="delivered")
+    assert delivered.attempt == 2
+
+
+def test_once_the_retry_is_sent_a_callback_with_another_sid_for_it_is_a_403(client, kits):
+    message = sent_message(101, channel=Channel.SMS)
+    _resent_with_a_new_sid(message, PROVIDER_IDS["twilio"], "SM" + "9" * 32)
+
+    response = _twilio_for_attempt(kits["twilio"], "delivered", attempt=2).post(client)
+
+    assert response.status_code == 403
+    assert "SM" + "9" * 32 in response.json()["detail"]
+    assert WebhookRequest.objects.count() == 0

@@ -197,6 +197,9 @@ def provider_webhook(request: HttpRequest, provider: str) -> HttpResponse:
         return response
     except base.SignatureError as exc:
         return _refused(spec, body, headers, str(exc))
+    except base.MalformedPayload as exc:
+        # A body the verifier cannot even read (the signature lives in it).
+        return _answer(400, f"Malformed {provider} payload: {exc}")
 
     received_at = timezone.now()
     events = None

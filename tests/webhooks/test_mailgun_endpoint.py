@@ -134,3 +134,20 @@ def test_a_signed_body_without_event_data_is_a_400(client, kits):
     response = request.post(client, body=json.dumps(payload).encode())
     assert response.status_code == 400
     assert WebhookRequest.objects.count() == 0
+
+
+def test_a_body_that_is_not_json_is_a_400_and_stores_nothing(client, kits):
+    response = kits["mailgun"].request("delivered").post(client, body=b"{not json")
+    assert response.status_code == 400
+    assert "not JSON" in response.json()["detail"]
+    assert WebhookRequest.objects.count() == 0
+
+
+def test_a_token_in_upper_case_hexadecimal_is_accepted(client, kits, message):
+    # CONTRACT.md: "its token 50 hexadecimal characters" (either case).
+    import secrets
+
+    request = kits["mailgun"].request("delivered", token=secrets.token_hex(25).upper())
+    assert request.post(client).status_code == 200
+    message.refresh_from_db()
+    assert message.status == "delivered"

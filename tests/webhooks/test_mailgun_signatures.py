@@ -3,7 +3,7 @@ import json
 import pytest
 
 from messaging.webhooks.providers import mailgun
-from messaging.webhooks.providers.base import ConfigurationError, SignatureError
+from messaging.webhooks.providers.base import ConfigurationError, MalformedPayload, SignatureError
 
 from .helpers import fixture_bytes, fixture_json
 
@@ -48,8 +48,8 @@ def test_an_incomplete_signature_block_fails(body):
         verify(json.dumps(payload).encode(), [KEY])
 
 
-def test_a_body_that_is_not_json_fails():
-    with pytest.raises(SignatureError):
+def test_a_body_that_is_not_json_is_malformed_not_unsigned():
+    with pytest.raises(MalformedPayload):
         verify(b"not json", [KEY])
 
 

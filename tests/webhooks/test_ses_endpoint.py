@@ -190,3 +190,11 @@ def test_the_sns_topic_header_must_agree_with_the_envelope(client, kits):
     request = kits["ses"].request("delivery")
     headers = {**request.headers, "x-amz-sns-topic-arn": TOPIC + "-other"}
     assert request.post(client, headers=headers).status_code == 403
+
+
+@pytest.mark.django_db
+def test_a_body_that_is_not_json_is_a_400_and_stores_nothing(client, kits):
+    response = kits["ses"].request("delivery").post(client, body=b"hello")
+    assert response.status_code == 400
+    assert "not JSON" in response.json()["detail"]
+    assert WebhookRequest.objects.count() == 0

@@ -5,6 +5,7 @@ import pytest
 from messaging.webhooks.providers import ses
 from messaging.webhooks.providers.base import (
     ConfigurationError,
+    MalformedPayload,
     SignatureError,
     generate_rsa_certificate,
 )
@@ -151,8 +152,8 @@ def test_a_china_region_cert_url_is_accepted(signing_key):
     verify(signed("delivery", signing_key[0], cert_url=cert_url))
 
 
-def test_a_body_that_is_not_json_fails():
-    with pytest.raises(SignatureError):
+def test_a_body_that_is_not_json_is_malformed_not_unsigned():
+    with pytest.raises(MalformedPayload):
         verify(b"not json")
 
 

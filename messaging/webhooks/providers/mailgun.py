@@ -30,7 +30,7 @@ from . import base
 PROVIDER = "mailgun"
 
 TIMESTAMP_PATTERN = re.compile(r"[0-9]{1,12}")
-TOKEN_PATTERN = re.compile(r"[0-9a-f]{50}")
+TOKEN_PATTERN = re.compile(r"[0-9a-fA-F]{50}")
 SIGNATURE_PATTERN = re.compile(r"[0-9a-f]{64}")
 # Mailgun retries for 8 hours; whether a retry is signed afresh is
 # undocumented, so a day, with CONTRACT.md's 5 minutes of clock skew.
@@ -60,7 +60,8 @@ def _signature_block(body: bytes) -> dict[str, Any]:
     try:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise base.SignatureError("Mailgun body is not JSON, so it carries no signature") from exc
+        # Malformed (400), not unsigned: there is no body to find a signature in.
+        raise base.MalformedPayload("the body is not JSON") from exc
     block = payload.get("signature") if isinstance(payload, dict) else None
     if not isinstance(block, dict):
         raise base.SignatureError("Mailgun signature block is missing")

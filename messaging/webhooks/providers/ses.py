@@ -182,7 +182,8 @@ def verify(*, body: bytes, headers: Mapping[str, str], url: str, secrets: list[s
     try:
         envelope = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise base.SignatureError("SNS body is not JSON") from exc
+        # Malformed (400), not unsigned: there is no envelope to verify.
+        raise base.MalformedPayload("the SNS body is not JSON") from exc
     if not isinstance(envelope, dict) or envelope.get("Type") not in SIGNED_FIELDS:
         raise base.SignatureError("not an SNS envelope")
     for header_name, field in (

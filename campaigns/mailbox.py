@@ -37,8 +37,11 @@ EXACT = {
     "mac.com": APPLE,
 }
 # hotmail.<suffix>, live.<suffix>, yahoo.<suffix>: the suffix is a country or
-# generic top-level domain, optionally under a second level (co.uk, com.au).
-_ANY_SUFFIX = re.compile(r"^(hotmail|live|yahoo)\.((?:[a-z]{2,3}\.)?[a-z]{2,24})$")
+# generic top-level domain (internationalised ones in their xn-- form, as
+# yahoo.xn--p1ai), optionally under a second level (co.uk, com.au).
+_ANY_SUFFIX = re.compile(
+    r"^(hotmail|live|yahoo)\.((?:[a-z]{2,3}\.)?(?:[a-z]{2,24}|xn--[a-z0-9-]{1,59}))$"
+)
 _ANY_SUFFIX_PROVIDER = {"hotmail": MICROSOFT, "live": MICROSOFT, "yahoo": YAHOO}
 
 

@@ -29,6 +29,12 @@ from django.conf import settings
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+# IETF protocol assignments (RFC 6890): never a public destination, and home
+# of Oracle Cloud's metadata service (192.0.0.192), although Python's
+# ipaddress (before 3.12.4) reads most of it as global.
+_PROTOCOL_ASSIGNMENTS = ipaddress.ip_network("192.0.0.0/24")
+
+
 class OutboundRefused(ValueError):
     """The URL is not one this server may send a request to."""
 
@@ -73,6 +79,8 @@ def address_refusal(address: str) -> str:
     ):
         if getattr(ip, flag):
             return f"{ip} is {what} address"
+    if ip in _PROTOCOL_ASSIGNMENTS:
+        return f"{ip} is an IETF protocol assignment (cloud metadata) address"
     if not ip.is_global:
         return f"{ip} is not a public address"
     return ""

@@ -21,6 +21,9 @@ from campaigns.mailbox import mailbox_provider
         ("a@live.com.au", "microsoft"),
         ("a@yahoo.com", "yahoo"),
         ("a@yahoo.co.jp", "yahoo"),
+        ("a@yahoo.xn--p1ai", "yahoo"),  # an internationalised top-level domain
+        ("a@hotmail.com.xn--j6w193g", "microsoft"),
+        ("a@yahoo.xn--", "other"),
         ("a@ymail.com", "yahoo"),
         ("a@aol.com", "yahoo"),
         ("a@icloud.com", "apple"),

@@ -23,6 +23,8 @@ REFUSED = [
     "http://172.16.0.1/",
     "http://192.168.1.1/",
     "http://100.100.100.200/",  # Alibaba metadata (shared address space)
+    "http://192.0.0.192/",  # Oracle Cloud metadata (IETF protocol assignments)
+    "http://[::ffff:192.0.0.192]/",
     "http://0.0.0.0/",
     "http://[::1]/",
     "http://[::ffff:127.0.0.1]/",

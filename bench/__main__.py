@@ -41,7 +41,15 @@ def main() -> int:
     if scale is None:
         print("BENCH_SCALE must be 'small' or unset", file=sys.stderr)
         return 2
-    only = [name for name in sys.argv[1:] if name in MODULES] or MODULES
+    unknown = [name for name in sys.argv[1:] if name not in MODULES]
+    if unknown:
+        # A misspelt name must not silently run every module.
+        print(
+            f"unknown bench modules: {', '.join(unknown)} (known: {', '.join(MODULES)})",
+            file=sys.stderr,
+        )
+        return 2
+    only = sys.argv[1:] or MODULES
 
     from bench import common
 

@@ -33,6 +33,13 @@ def test_it_reports_no_drift_on_a_clean_log(history):
     assert "No drift" in run("--campaign", str(history.campaign_id))
 
 
+def test_an_unknown_campaign_is_an_error_not_a_clean_check(history):
+    with pytest.raises(CommandError) as excinfo:
+        run("--campaign", str(history.campaign_id + 1000))
+    assert excinfo.value.returncode == 2
+    assert "No campaign" in str(excinfo.value)
+
+
 def test_it_finds_a_tampered_counter_and_exits_1(history):
     ActionCounter.objects.filter(metric="delivered").update(value=7)
     with pytest.raises(CommandError) as excinfo:

@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from campaigns.models import Campaign
 from messaging.history import partitions, retained_from
 from messaging.models import Message, PrunedHistory
 from messaging.reconcile import find_drift, repair
@@ -35,6 +36,9 @@ class Command(BaseCommand):
         parser.add_argument("--fix", action="store_true", help="Repair the drift found.")
 
     def handle(self, *args, campaign=None, fix=False, **options):
+        if campaign is not None and not Campaign.objects.filter(pk=campaign).exists():
+            # A mistyped id must not read as a clean check.
+            raise CommandError(f"No campaign {campaign}.", returncode=2)
         period = checked_period()
         drift, expected, drifted = find_drift(campaign)
         for key, (stored, recounted) in sorted(drift.counters.items(), key=lambda i: str(i[0])):

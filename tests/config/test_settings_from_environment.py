@@ -109,3 +109,36 @@ def test_management_commands_run_without_a_secret_key_but_the_served_app_does_no
     )
     assert served.returncode != 0
     assert "SECRET_KEY must be set" in served.stderr
+
+
+def _wsgi_start(**env):
+    environment = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DEBUG")}
+    for name in (
+        "SENDGRID_WEBHOOK_VERIFICATION_KEY",
+        "TWILIO_AUTH_TOKEN",
+        "MAILGUN_WEBHOOK_SIGNING_KEY",
+        "POSTMARK_WEBHOOK_AUTH",
+        "SES_SNS_TOPIC_ARNS",
+    ):
+        environment.pop(name, None)
+    environment.update({"SECRET_KEY": "x", "DJANGO_SETTINGS_MODULE": "config.settings"}, **env)
+    return subprocess.run(
+        [sys.executable, "-c", "import config.wsgi"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_a_server_warns_at_start_up_about_each_webhook_without_a_secret():
+    # gunicorn runs no system checks: the WSGI module says it (CONTRACT.md).
+    started = _wsgi_start(DEBUG="false", TWILIO_AUTH_TOKEN="t0ken")
+    assert started.returncode == 0, started.stderr
+    assert "SENDGRID_WEBHOOK_VERIFICATION_KEY is not set" in started.stderr
+    assert "SES_SNS_TOPIC_ARNS is not set" in started.stderr
+    assert "TWILIO_AUTH_TOKEN" not in started.stderr  # this one is set
+    quiet = _wsgi_start(DEBUG="true")  # the demo's simulated providers need none
+    assert quiet.returncode == 0, quiet.stderr
+    assert "is not set" not in quiet.stderr

@@ -18,14 +18,17 @@ transaction per batch, a handful of queries whatever its size:
 7. side effects (messaging.audience.effects): suppression entries (hard
    bounce, spam complaint, a provider's suppression verdict, the soft-bounce
    policy), unsubscribes and resubscribes, each with its audit row;
-8. the reporting webhooks' outbox rows (messaging.reporting.outbox), right
-   after the events, before the counters (whose locks should be the last).
+8. the reporting webhooks' outbox rows (messaging.reporting.outbox): the
+   batch's human status events and the milestones it implies (click implies
+   open, engagement implies delivery; found from each message's states
+   before and after, step 5, so they follow the states), in one statement,
+   before the counters (whose locks should be the last).
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from types import SimpleNamespace
@@ -53,7 +56,7 @@ from messaging.message_states import (
 )
 from messaging.models import Message, MessageEvent
 from messaging.reporting import outbox
-from messaging.status import AFTER_SEND_TYPES, EventFact
+from messaging.status import AFTER_SEND_TYPES, EventFact, Implied, newly_implied
 
 # Clocks are bounded (DESIGN.md): no stored timestamp lies outside
 # [message created, received + CLOCK_SKEW].
@@ -182,10 +185,10 @@ def apply_events(events: Sequence[Event], *, strict: bool = False) -> IngestResu
             return result
         counters.bulk_insert(MessageEvent, new_rows, _INSERT_FIELDS)
         result.stored = len(new_rows)
-        # The outbox of the reporting webhooks, in this transaction: a
-        # rolled-back batch notifies nothing, a committed one loses nothing.
-        outbox.notifications_write(e for events in new_by_message.values() for e in events)
 
+        # Milestones the batch implies (messaging.status.newly_implied), kept
+        # only for the outbox and only where a webhook subscribes to them.
+        implied: dict[int, list[Implied]] = {}
         changes = []
         delta: Counter = Counter()
         for message_id, new_events in new_by_message.items():
@@ -196,6 +199,14 @@ def apply_events(events: Sequence[Event], *, strict: bool = False) -> IngestResu
             after = state_of_message(message, after_facts)
             if after == before and not deliverability.moves_counters(new_events):
                 continue  # history only: nothing derived moves
+            appeared = newly_implied(before, after, new_events)
+            if appeared:
+                # Subscribed types are cached; a batch that implies a
+                # milestone holds an engagement event, which asks anyway.
+                wanted = outbox.subscribed_types()
+                appeared = [item for item in appeared if item.type in wanted]
+                if appeared:
+                    implied[message_id] = appeared
             delta.update(
                 contribution_delta(
                     contribution_of(message, before, before_facts),
@@ -209,6 +220,9 @@ def apply_events(events: Sequence[Event], *, strict: bool = False) -> IngestResu
                     )
                 )
         save_message_states(changes, now)
+        # The outbox of the reporting webhooks, in this transaction: a
+        # rolled-back batch notifies nothing, a committed one loses nothing.
+        outbox.notifications_write(_notified(new_by_message, implied))
         campaign_of_action = {m.action_id: m.campaign_id for m in messages.values()}
         # Late events re-attribute the goal events they can affect (a late
         # delivery, an asynchronous bounce): messaging.conversions.
@@ -220,6 +234,31 @@ def apply_events(events: Sequence[Event], *, strict: bool = False) -> IngestResu
         counters.apply_delta(delta, campaign_of_action)
         _side_effects(messages, new_by_message)
     return result
+
+
+def _notified(
+    new_by_message: dict[int, list[Event]], implied: dict[int, list[Implied]]
+) -> Iterator[Event]:
+    """The batch's events in the order applied, each implied milestone (source
+    "implied", at the milestone's time, in its implying event's attempt) just
+    before the first event of the batch that implies it, delivered before
+    opened: implied delivered, implied opened, clicked — the journey's order,
+    and the order the message's timeline shows them in (messaging.api)."""
+    for message_id, events in new_by_message.items():
+        before = defaultdict(list)
+        for item in implied.get(message_id, ()):
+            before[item.position].append(item)
+        for position, event in enumerate(events):
+            for item in before.get(position, ()):
+                yield Event(
+                    type=item.type,
+                    occurred_at=item.occurred_at,
+                    idempotency_key="",
+                    source=Source.IMPLIED,
+                    message_id=message_id,
+                    attempt=item.attempt,
+                )
+            yield event
 
 
 def _resolve_message_ids(events: Sequence[Event], result: IngestResult) -> list[Event]:

@@ -12,7 +12,7 @@ failure or suppression verdict beats our own "sent" whatever the clocks say
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -82,6 +82,12 @@ _PROOF_OF_DELIVERY = (
     EventType.UNSUBSCRIBED,
 )
 _REASON_BEARING = (EventType.FAILED, EventType.UNDELIVERABLE, EventType.SUPPRESSED)
+# The milestones compute_state derives from other events, and the events
+# each is derived from: click implies open, engagement implies delivery.
+IMPLIED_BY: dict[str, frozenset[str]] = {
+    EventType.DELIVERED.value: frozenset(_PROOF_OF_DELIVERY),
+    EventType.OPENED.value: frozenset({EventType.CLICKED}),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +184,7 @@ _REPORTS_DELIVERY = {
 _ALL_MILESTONES = MILESTONES + EXTRA_MILESTONES
 assert set(_ALL_MILESTONES) == STATUS_BEARING  # every counting type is a milestone
 _BOUNCED, _OPENED, _CLICKED = EventType.BOUNCED.value, EventType.OPENED.value, "clicked"
+_DELIVERED = EventType.DELIVERED.value
 
 
 def compute_state(channel: str, events: Iterable[EventFact], *, opens: bool = True) -> MessageState:
@@ -230,13 +237,15 @@ def compute_state(channel: str, events: Iterable[EventFact], *, opens: bool = Tr
     # Click implies open, derived rather than stored so it cannot depend on
     # arrival order; only where the channel tracks opens.
     if tracks_opens:
-        milestones["opened"] = _earliest(earliest.get(_OPENED), earliest.get(_CLICKED))
+        milestones["opened"] = _earliest(
+            earliest.get(_OPENED), *(earliest.get(t) for t in IMPLIED_BY[_OPENED])
+        )
     else:
         milestones["opened"] = None
     # Engagement implies delivery, on channels that report delivery.
     if _REPORTS_DELIVERY[channel]:
         milestones["delivered"] = _earliest(
-            earliest.get(EventType.DELIVERED), *(earliest.get(t) for t in _PROOF_OF_DELIVERY)
+            earliest.get(_DELIVERED), *(earliest.get(t) for t in IMPLIED_BY[_DELIVERED])
         )
 
     bounce_type = None
@@ -292,6 +301,58 @@ def implied_events(
     ):
         implied.append((EventType.DELIVERED.value, delivered))
     return implied
+
+
+@dataclass(frozen=True, slots=True)
+class Implied:
+    """A milestone a batch made appear without an event of its own type."""
+
+    type: str
+    occurred_at: datetime  # the milestone: the earliest implying event's time
+    attempt: int | None  # that event's attempt
+    position: int  # index of the first new event (in batch order) implying it
+
+
+def newly_implied(
+    before: MessageState | None, after: MessageState | None, new_events: Sequence
+) -> list[Implied]:
+    """The implied milestones (opened, delivered) that ``new_events`` (the
+    events a batch just stored for one message, in the order applied:
+    anything with type, occurred_at, machine and attempt) made appear, in
+    journey order (delivered before opened).
+
+    A milestone unset before the batch had no counting event of its type nor
+    of a type implying it, so only the new events can have set it; it is
+    implied when none of them is a human event of its own type (a refused
+    event has type "refused"). Cheap for every message of every batch: two
+    lookups, and a scan of the new events only when a milestone appears (at
+    most twice in a message's life)."""
+    if before is None or after is None:
+        return []
+    found = []
+    for milestone, implying in IMPLIED_BY.items():
+        moment = after.milestones[milestone]
+        if moment is None or before.milestones[milestone] is not None:
+            continue
+        human = [event for event in new_events if not event.machine]
+        if any(event.type == milestone for event in human):
+            continue  # a real one: reported as itself
+        position = next(
+            (
+                i
+                for i, event in enumerate(new_events)
+                if event.type in implying and not event.machine
+            ),
+            None,
+        )
+        source = next(
+            (e for e in human if e.type in implying and e.occurred_at == moment),
+            None,
+        )
+        if position is None or source is None:
+            continue  # not derivable from this batch (cannot happen; see above)
+        found.append(Implied(milestone, moment, source.attempt, position))
+    return found
 
 
 def _earliest(*values: datetime | None) -> datetime | None:

@@ -54,7 +54,11 @@ def subscribed_types() -> frozenset[str]:
 
 def notifications_write(events: Iterable[Event]) -> int:
     """Outbox rows for the human status events of a batch just stored, in
-    the order given (the order they were applied); returns how many."""
+    the order given (the order they were applied); returns how many. The
+    milestones a batch implies come in as events of source "implied"
+    (messaging.ingest): for occurrence "first" the one row per message and
+    type is then the implied one, so a later real open or delivery sends
+    nothing more."""
     candidates = [
         event
         for event in events

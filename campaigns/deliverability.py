@@ -24,7 +24,9 @@ from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q, Sum
+from django.db.models import Case, Q, Sum, When
+from django.db.models.functions import Coalesce
+from django.db.models.lookups import GreaterThanOrEqual, LessThan
 from django.utils import timezone
 
 from campaigns import channels
@@ -43,6 +45,7 @@ __all__ = [
     "campaign_deliverability",
     "mailbox_metric",
     "normalise_bounce_reason",
+    "pipeline_since",
 ]
 
 MAILBOX_PREFIX = "mp."
@@ -246,12 +249,43 @@ def stale_hours() -> int:
     return int(getattr(settings, "TIDINGS_STALE_HOURS", 24))
 
 
+def pipeline_since() -> Case:
+    """When a queued or attempted message entered its current status: the
+    milestone of its current attempt (queued_at while queued, attempted_at
+    while attempted). The status engine dates both from the current
+    attempt's pipeline events only, so a retry or a sent draft starts the
+    clock again; the sweeper's re-queue or re-send and a transient retry
+    touch updated_at only, and leave it running.
+
+    A row written without its pipeline event (made directly, not through
+    messages_create) may sit in queued or attempted with no milestone:
+    there it is the row's created_at, the earliest it can have entered the
+    status (never updated_at, which the sweeper resets every
+    TIDINGS_SEND_STALE_SECONDS). Never NULL, so "stuck" and "recent"
+    (stale_counts) split the pipeline exactly.
+
+    The one definition of the clock: stale_q, stale_counts and the index
+    that serves them (Message.Meta.indexes, message_stuck_idx) all use it;
+    the planner matches the index on this very expression."""
+    return Case(
+        When(status=Status.ATTEMPTED, then=Coalesce("attempted_at", "created_at")),
+        default=Coalesce("queued_at", "created_at"),
+    )
+
+
+def in_pipeline_q() -> Q:
+    """The messages that can be stuck: queued or attempted, not discarded
+    (message_stuck_idx's condition)."""
+    return Q(status__in=PIPELINE_STATUSES, discarded_at__isnull=True)
+
+
 def stale_q(kind: str, now: datetime | None = None) -> Q:
     """The messages of one stale kind, written so that its partial index
     (Message.Meta.indexes) serves it: awaiting delivery is status "sent" (no
     delivery, bounce or failure since: any of them moves the status on) on a
     channel that reports delivery, sent before the cut-off; stuck is queued
-    or attempted with no progress for an hour."""
+    or attempted for more than an hour (pipeline_since: the time in that
+    status, not since the row was last touched)."""
     now = now or timezone.now()
     if kind == "awaiting_delivery":
         return Q(
@@ -261,11 +295,7 @@ def stale_q(kind: str, now: datetime | None = None) -> Q:
             sent_at__lt=now - timedelta(hours=stale_hours()),
         )
     if kind == "stuck_in_pipeline":
-        return Q(
-            status__in=PIPELINE_STATUSES,
-            discarded_at__isnull=True,
-            updated_at__lt=now - STUCK_AFTER,
-        )
+        return in_pipeline_q() & Q(LessThan(pipeline_since(), now - STUCK_AFTER))
     raise ValueError(f"unknown stale kind {kind!r}")
 
 
@@ -277,7 +307,8 @@ def stale_counts(campaign_id: int, now: datetime | None = None) -> dict[str, int
     of again. The current-status counters already hold how many messages
     sit in "sent" (or queued/attempted); the stale ones are those minus the
     recent ones, and only the recent ones (sent within TIDINGS_STALE_HOURS,
-    touched within the hour) are read, through the same partial indexes.
+    queued or attempted within the hour by pipeline_since) are read,
+    through the same partial indexes.
     The result equals ``Message.objects.filter(stale_q(kind))`` exactly
     (tests/deliverability states it): the counters hold non-discarded
     messages only, like stale_q."""
@@ -289,6 +320,7 @@ def stale_counts(campaign_id: int, now: datetime | None = None) -> dict[str, int
 
     now = now or timezone.now()
     awaiting_cut = now - timedelta(hours=stale_hours())
+    stuck_cut = now - STUCK_AFTER
     quote = connection.ops.quote_name
     message = quote(Message._meta.db_table)
     counter = quote(ActionCounter._meta.db_table)
@@ -301,6 +333,18 @@ def stale_counts(campaign_id: int, now: datetime | None = None) -> dict[str, int
         }
     reporting = ", ".join(["%s"] * len(REPORTING_CHANNELS))
     pipeline = ", ".join(["%s"] * len(PIPELINE_STATUSES))
+    # The pipeline's recent messages, compiled from pipeline_since (one
+    # definition of the clock) so message_stuck_idx serves the range.
+    recent_in_pipeline, recent_params = (
+        Message.objects.filter(
+            in_pipeline_q(),
+            GreaterThanOrEqual(pipeline_since(), stuck_cut),
+            campaign_id=campaign_id,
+        )
+        .order_by()
+        .values("id")
+        .query.sql_with_params()
+    )
     # The complement of stale_q among the messages the counters hold: a sent
     # message without a send time (none should exist) is not stale there.
     # Two range counts, not one OR, so each stays an index range scan.
@@ -316,9 +360,7 @@ def stale_counts(campaign_id: int, now: datetime | None = None) -> dict[str, int
                 AND discarded_at IS NULL AND sent_at IS NULL),
           (SELECT coalesce(sum(value), 0) FROM {counter}
             WHERE campaign_id = %s AND metric IN ({pipeline}))
-          - (SELECT count(*) FROM {message}
-              WHERE campaign_id = %s AND status IN ({pipeline})
-                AND discarded_at IS NULL AND updated_at >= %s)
+          - (SELECT count(*) FROM ({recent_in_pipeline}) AS recent)
     """
     statuses = [str(s) for s in PIPELINE_STATUSES]
     params = [
@@ -326,7 +368,7 @@ def stale_counts(campaign_id: int, now: datetime | None = None) -> dict[str, int
         *(campaign_id, str(Status.SENT), *REPORTING_CHANNELS, awaiting_cut),
         *(campaign_id, str(Status.SENT), *REPORTING_CHANNELS),
         *(campaign_id, *(current_metric(s) for s in statuses)),
-        *(campaign_id, *statuses, now - STUCK_AFTER),
+        *recent_params,
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

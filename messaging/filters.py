@@ -93,7 +93,7 @@ class MessageFilter(django_filters.FilterSet):
 
     def filter_stale(self, queryset, name, value):
         # campaigns.deliverability's condition, served by message_awaiting_idx
-        # (with a campaign) or the status and pipeline indexes.
+        # or message_stuck_idx (with a campaign) or the status log index.
         return queryset.filter(stale_q(value)) if value else queryset
 
     def filter_q(self, queryset, name, value):

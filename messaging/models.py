@@ -3,7 +3,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Lower
 
-from campaigns.deliverability import REPORTING_CHANNELS
+from campaigns.deliverability import REPORTING_CHANNELS, pipeline_since
 from campaigns.models import Action, Campaign, Link
 from campaigns.vocabulary import BounceType, Channel, EventType, Source, Status
 
@@ -159,12 +159,24 @@ class Message(models.Model):
                     status="sent", channel__in=REPORTING_CHANNELS, discarded_at__isnull=True
                 ),
             ),
-            # Pipeline: claim queued work, sweep stuck attempts (and the
-            # deliverability view's stuck_in_pipeline).
+            # Send recovery: messaging.sending.recovery.messages_sweep's
+            # "queued or attempted, not touched for TIDINGS_SEND_STALE_SECONDS"
+            # (WHERE status IN (...) AND updated_at < cutoff).
             models.Index(
                 fields=["status", "updated_at"],
                 name="message_pipeline_idx",
                 condition=Q(status__in=["queued", "attempted"]),
+            ),
+            # Deliverability: messages stuck in the pipeline, per campaign, by
+            # the time they entered queued or attempted (stale=stuck_in_pipeline
+            # and stale_counts' recent ones: WHERE campaign_id = %s AND
+            # <pipeline_since> < / >= cut; expression and condition are
+            # campaigns.deliverability.pipeline_since's and in_pipeline_q's).
+            models.Index(
+                F("campaign_id"),
+                pipeline_since(),
+                name="message_stuck_idx",
+                condition=Q(status__in=["queued", "attempted"], discarded_at__isnull=True),
             ),
         ]
 

@@ -45,9 +45,11 @@ def scene(client, kits):
     recent = sent_message(action_obj=action, sent_at=now - timedelta(hours=1))
     push = factories.action(Channel.PUSH, campaign_obj=action.campaign, links=())
     sent_message(channel=Channel.PUSH, action_obj=push, sent_at=long_ago)
+    # Stuck by its milestone: queued_at two hours ago (the factory dates its
+    # queued event), though its row was touched just now.
     stuck = factories.message(action_obj=action, now=now - timedelta(hours=2))
-    Message.objects.filter(pk=stuck.pk).update(updated_at=now - timedelta(hours=2))
-    fresh = factories.message(action_obj=action)
+    Message.objects.filter(pk=stuck.pk).update(updated_at=now)
+    fresh = factories.message(action_obj=action, now=now)  # queued just now
     sendgrid_post(
         client,
         kits,

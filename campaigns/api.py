@@ -4,13 +4,17 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
+from django.db import connection
+from django.db.models import BooleanField
+from django.db.models.expressions import RawSQL
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import NotFound
-from rest_framework.pagination import CursorPagination
+from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -30,6 +34,11 @@ _BIGINT_TEXT = re.compile(r"[0-9]{1,19}")
 _BIGINT_MAX = 2**63 - 1
 
 
+def _invalid_cursor() -> serializers.ValidationError:
+    # A malformed or tampered cursor is a bad request, not a missing resource.
+    return serializers.ValidationError({"cursor": ["Invalid cursor."]})
+
+
 class IdCursorPagination(CursorPagination):
     """Keyset pages newest first (WHERE id < cursor ORDER BY id DESC LIMIT n):
     the same cost at any depth, and no COUNT."""
@@ -43,15 +52,108 @@ class IdCursorPagination(CursorPagination):
         try:
             cursor = super().decode_cursor(request)
         except NotFound:
-            # A malformed cursor is a bad request, not a missing resource.
-            raise serializers.ValidationError({"cursor": ["Invalid cursor."]}) from None
-        # DRF leaves the position as the client sent it: an id, or nothing.
+            raise _invalid_cursor() from None
+        # DRF leaves the position as the client sent it: checked here, so a
+        # bad one never reaches the database.
         position = None if cursor is None else cursor.position
-        if position is not None and not _BIGINT_TEXT.fullmatch(position):
-            raise serializers.ValidationError({"cursor": ["Invalid cursor."]})
-        if position is not None and int(position) > _BIGINT_MAX:
-            raise serializers.ValidationError({"cursor": ["Invalid cursor."]})
+        if position is not None and not self.position_valid(position):
+            raise _invalid_cursor()
         return cursor
+
+    def position_valid(self, position: str) -> bool:
+        return bool(_BIGINT_TEXT.fullmatch(position)) and int(position) <= _BIGINT_MAX
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_TIME_ID_POSITION = re.compile(r"(-?[0-9]{1,18})_([0-9]{1,19})")
+
+
+class TimeIdCursorPagination(IdCursorPagination):
+    """Keyset pages newest first by a time that is not unique nor in id
+    order (the audit trail's ``at``), ties by id:
+    WHERE (at, id) < (cursor) ORDER BY at DESC, id DESC LIMIT n.
+
+    Not DRF's own position + offset over ``("-at", "-id")``: it skips a tie
+    group by OFFSET, which costs as many rows as the group and is capped at
+    ``offset_cutoff`` (1000), past which a page of one ``at`` repeats rows;
+    and one batch (a CSV import, an expiry sweep) writes thousands of rows
+    with the same ``at``. The cursor here holds the last row's (at, id), so
+    each page is one seek in an index on (at DESC, id DESC), at any depth
+    and through any ties. A cursor's position is "<microseconds since
+    1970>_<id>"; PostgreSQL keeps microseconds, so it compares exactly."""
+
+    time_field = "at"
+
+    def position_valid(self, position: str) -> bool:
+        return self._position_value(position) is not None
+
+    def _position_value(self, position: str) -> tuple[datetime, int] | None:
+        match = _TIME_ID_POSITION.fullmatch(position)
+        if match is None or int(match[2]) > _BIGINT_MAX:
+            return None
+        try:
+            at = _EPOCH + int(match[1]) * _MICROSECOND
+        except OverflowError:
+            return None
+        return at, int(match[2])
+
+    def _position_of(self, row) -> str:
+        at = getattr(row, self.time_field)
+        return f"{(at - _EPOCH) // _MICROSECOND}_{row.pk}"
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.request = request
+        self.page_size = self.get_page_size(request)
+        self.base_url = request.build_absolute_uri()
+        self.cursor = self.decode_cursor(request)
+        reverse = self.cursor is not None and self.cursor.reverse
+        position = None if self.cursor is None else self.cursor.position
+        time, pk = self.time_field, queryset.model._meta.pk.attname
+        if reverse:  # a previous page: the rows just newer, oldest first
+            queryset = queryset.order_by(time, pk)
+        else:
+            queryset = queryset.order_by(f"-{time}", f"-{pk}")
+        if position is not None:
+            # A row comparison, so PostgreSQL seeks the index to the cursor
+            # instead of scanning the rows of its ``at`` (an OR would).
+            quote, meta = connection.ops.quote_name, queryset.model._meta
+            table = quote(meta.db_table)
+            row = f"({table}.{quote(meta.get_field(time).column)}, {table}.{quote(pk)})"
+            at, key = self._position_value(position)
+            queryset = queryset.filter(
+                RawSQL(
+                    f"{row} {'>' if reverse else '<'} (%s, %s)",
+                    # As the backend stores the time (SQLite: text that
+                    # must compare equal to the stored text).
+                    (connection.ops.adapt_datetimefield_value(at), key),
+                    output_field=BooleanField(),
+                )
+            )
+        rows = list(queryset[: self.page_size + 1])
+        self.page = rows[: self.page_size]
+        more = len(rows) > self.page_size
+        if reverse:
+            self.page.reverse()
+            self.has_next, self.has_previous = position is not None, more
+        else:
+            self.has_next, self.has_previous = more, position is not None
+        # An empty page (``since`` changed under the cursor) keeps its
+        # cursor as the way back.
+        self.previous_position = self._position_of(self.page[0]) if self.page else position
+        self.next_position = self._position_of(self.page[-1]) if self.page else position
+        self.display_page_controls = self.has_previous or self.has_next
+        return self.page
+
+    def get_next_link(self):
+        if not self.has_next:
+            return None
+        return self.encode_cursor(Cursor(offset=0, reverse=False, position=self.next_position))
+
+    def get_previous_link(self):
+        if not self.has_previous:
+            return None
+        return self.encode_cursor(Cursor(offset=0, reverse=True, position=self.previous_position))
 
 
 _ERRORS = {

@@ -31,6 +31,7 @@ from messaging.audience.suppression import (
     person_unsubscribe,
     suppression_add,
     suppression_remove,
+    suppressions_expire_due,
 )
 from messaging.audience.suppression_csv import (
     ImportRefused,
@@ -409,6 +410,12 @@ class SuppressionAdmin(admin.ModelAdmin):
             "audit_trail",
         )
 
+    def changelist_view(self, request, extra_context=None):
+        # Expired entries leave the list (and their expiry enters the trail)
+        # when they are due, not when the sweeper next runs.
+        suppressions_expire_due()
+        return super().changelist_view(request, extra_context)
+
     @admin.display(description="Audit trail of this address")
     def audit_trail(self, obj: Suppression) -> str:
         return audience_admin.address_trail(obj.address)
@@ -524,6 +531,7 @@ class SuppressionAdmin(admin.ModelAdmin):
     def export_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
+        suppressions_expire_due()
         # Exactly what the change list shows: its filters and search apply.
         changelist = self.get_changelist_instance(request)
         return self._csv(changelist.get_queryset(request))

@@ -27,12 +27,14 @@ from messaging.audience.api import api_change
 from messaging.audience.audit import AuditSource
 from messaging.audience.suppression import (
     AlreadySuppressed,
+    active,
     person_delete,
     person_unsubscribe,
     person_update,
     person_upsert,
     suppression_add,
     suppression_remove,
+    suppressions_expire_due,
 )
 from messaging.conversions import message_conversions, person_event_record
 from messaging.events import Event
@@ -498,11 +500,18 @@ class SuppressionListCreate(generics.ListAPIView):
     filter_backends = [filters.DjangoFilterBackend]
     filterset_class = SuppressionFilter
 
+    def get_queryset(self):
+        # Never an expired entry, even one a concurrent expiry holds uncommitted.
+        return super().get_queryset().filter(active())
+
     @extend_schema(
         summary="The suppression list, newest first",
         responses=answers({200: SuppressionSerializer(many=True)}, 400),
     )
     def get(self, request: Request, *args, **kwargs) -> Response:
+        # Expired entries leave the list (and their expiry enters the trail)
+        # when they are due, not when the sweeper next runs.
+        suppressions_expire_due()
         return super().get(request, *args, **kwargs)
 
     @extend_schema(

@@ -16,7 +16,12 @@ from django.utils.html import format_html, format_html_join
 
 from messaging.audience.audit import AuditEntry, AuditSource, Change
 from messaging.audience.erase import person_erase
-from messaging.audience.suppression import active, address_digest, normalise_address
+from messaging.audience.suppression import (
+    active,
+    address_digest,
+    normalise_address,
+    suppressions_expire_due,
+)
 from messaging.models import Message, Person, Suppression
 
 PERSON_MESSAGES_SHOWN = 50
@@ -56,6 +61,10 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def changelist_view(self, request, extra_context=None):
+        suppressions_expire_due()  # expiries are in the trail as soon as they are due
+        return super().changelist_view(request, extra_context)
 
     def get_search_results(self, request, queryset, search_term):
         # An address also finds its rows after the person was erased.

@@ -14,13 +14,17 @@ from rest_framework import generics, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from campaigns.api import IdCursorPagination, answers
+from campaigns.api import TimeIdCursorPagination, answers
 from campaigns.serializers import StrictSerializer
 from config import access
 from messaging.audience.audit import AuditEntry, AuditSource, Change
 from messaging.audience.erase import person_erase
 from messaging.audience.subscription import person_resubscribe
-from messaging.audience.suppression import address_digest, normalise_address
+from messaging.audience.suppression import (
+    address_digest,
+    normalise_address,
+    suppressions_expire_due,
+)
 from messaging.filters import ZonedIsoDateTimeFilter
 from messaging.models import Person
 from messaging.serializers import AuditEntrySerializer, PersonSerializer
@@ -114,7 +118,9 @@ class AuditList(generics.ListAPIView):
     required_permissions = {"GET": access.VIEW_SUPPRESSION}
     queryset = AuditEntry.objects.select_related("person")
     serializer_class = AuditEntrySerializer
-    pagination_class = IdCursorPagination
+    # Newest first by ``at``, which is not id order (a provider's change is
+    # dated at its event, an expiry at its expires_at): keyset on (at, id).
+    pagination_class = TimeIdCursorPagination
     filter_backends = [filters.DjangoFilterBackend]
     filterset_class = AuditFilter
 
@@ -123,4 +129,5 @@ class AuditList(generics.ListAPIView):
         responses=answers({200: AuditEntrySerializer(many=True)}, 400),
     )
     def get(self, request: Request, *args, **kwargs) -> Response:
+        suppressions_expire_due()  # expiries are in the trail as soon as they are due
         return super().get(request, *args, **kwargs)

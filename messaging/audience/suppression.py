@@ -3,18 +3,20 @@
 Every change is written to the audit trail (messaging.audience.audit) in the
 same transaction, with its source and actor or cause. An entry whose
 ``expires_at`` has passed no longer suppresses (``suppressed_addresses``
-ignores it); ``suppressions_expire`` (the sweeper, and any add of the same
-address) removes it and records the expiry.
+ignores it); ``suppressions_expire`` (the sweeper, any add of the same
+address, and every read of the list or the trail through
+``suppressions_expire_due``) removes it and records the expiry.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterable
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -38,6 +40,9 @@ from messaging.audience.subscription import (  # noqa: F401
 from messaging.models import Person, Suppression, SuppressionReason
 
 DIGEST_PREFIX = "sha256:"
+EXPIRE_BATCH = 5000
+
+logger = logging.getLogger(__name__)
 
 
 class AlreadySuppressed(ValueError):
@@ -144,10 +149,18 @@ def suppression_remove(
 
 
 def suppressions_expire(
-    *, now: datetime | None = None, addresses: Iterable[str] | None = None, limit: int = 5000
+    *,
+    now: datetime | None = None,
+    addresses: Iterable[str] | None = None,
+    limit: int = EXPIRE_BATCH,
 ) -> int:
     """Removes entries whose expiry has passed (all, or of these addresses)
-    and records each expiry (source "policy"). Returns how many."""
+    and records each expiry (source "policy"), dated when the entry expired
+    (its ``expires_at``), not when this ran: the trail says when it stopped
+    suppressing, the same whether a read, an add or the sweeper saw it
+    first. Returns how many. Entries another transaction is expiring are
+    skipped (theirs records them), so concurrent runs never wait nor record
+    an expiry twice."""
     now = now or timezone.now()
     rows = Suppression.objects.filter(expires_at__lte=now)
     if addresses is not None:
@@ -170,11 +183,36 @@ def suppressions_expire(
                 address=row["address"],
                 reason=f"{row['reason']} entry expired at {row['expires_at']:%Y-%m-%d %H:%M} UTC",
                 message_id=row["message_id"],
-                at=now,
+                at=row["expires_at"],
             )
             for row in expired
         )
     return len(expired)
+
+
+def suppressions_expire_due() -> int:
+    """Applies the expiries due before the suppression list or the audit
+    trail is read (API and admin), so readers see them without a worker or
+    beat (the embedded setup has neither). A policy action, not the
+    reader's: nothing is attributed to them and it needs no permission of
+    theirs. When nothing is due it is one query on the partial index of
+    ``expires_at``. It never fails a read: if it cannot run now, the next
+    read or the sweeper does it."""
+    now = timezone.now()
+    try:
+        if not Suppression.objects.filter(expires_at__lte=now).exists():
+            return 0
+        total = 0
+        while True:
+            done = suppressions_expire(now=now)
+            total += done
+            if done < EXPIRE_BATCH:
+                return total
+    except DatabaseError:
+        # suppressions_expire's own transaction (a savepoint inside an
+        # outer one) rolled back: the reader's connection stays usable.
+        logger.warning("Expiring due suppressions before a read failed", exc_info=True)
+        return 0
 
 
 def suppressed_addresses(addresses: set[str], *, now: datetime | None = None) -> set[str]:

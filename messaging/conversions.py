@@ -407,18 +407,52 @@ def after_ingest(
 def message_conversions(message: Message) -> list[dict]:
     """The goal events a message is credited with (its attributed
     conversions), oldest first."""
-    keys = [
-        key
-        for key in MessageEvent.objects.filter(
-            message=message, type=EventType.CONVERTED, idempotency_key__startswith="goal:"
-        ).values_list("idempotency_key", flat=True)
-    ]
-    event_ids = [key.split(":", 2)[2] for key in keys if key.count(":") >= 2]
-    return [
-        {"event": pk, "event_id": event_id, "name": name, "occurred_at": occurred_at}
-        for pk, event_id, name, occurred_at in PersonEvent.objects.filter(
-            person_id=message.person_id, event_id__in=event_ids
+    return conversions_by_message([message.id]).get(message.id, [])
+
+
+def conversions_by_message(message_ids: Collection[int]) -> dict[int, list[dict]]:
+    """message_conversions for many messages at once: one read of their
+    conversion events, and one of the goal events they name when any does (a
+    message credited with none is absent)."""
+    if not message_ids:
+        return {}
+    # (person id, goal event id) -> the messages credited with it; the goal
+    # event is the person's own, named by the key goal:<person id>:<event id>.
+    if connection.vendor == "postgresql":
+        # A reporting batch names hundreds of messages: one array parameter.
+        rows = counters.select_bound(
+            f"SELECT e.message_id, m.person_id, e.idempotency_key "
+            f"FROM {MessageEvent._meta.db_table} e "
+            f"JOIN {Message._meta.db_table} m ON m.id = e.message_id "
+            "WHERE e.message_id = ANY(%b::bigint[]) AND e.type = %s "
+            "AND e.idempotency_key LIKE %s",
+            [sorted(message_ids), EventType.CONVERTED.value, "goal:%"],
+        )
+    else:
+        rows = MessageEvent.objects.filter(
+            message_id__in=message_ids,
+            type=EventType.CONVERTED,
+            idempotency_key__startswith="goal:",
+        ).values_list("message_id", "message__person_id", "idempotency_key")
+    credited: dict[tuple[int, str], list[int]] = defaultdict(list)
+    for message_id, person_id, key in rows:
+        if key.count(":") >= 2:
+            pair = (person_id, key.split(":", 2)[2])
+            if message_id not in credited[pair]:
+                credited[pair].append(message_id)
+    if not credited:
+        return {}
+    found: dict[int, list[dict]] = defaultdict(list)
+    for pk, person_id, event_id, name, occurred_at in (
+        PersonEvent.objects.filter(
+            person_id__in={person_id for person_id, _ in credited},
+            event_id__in={event_id for _, event_id in credited},
         )
         .order_by("occurred_at", "id")
-        .values_list("id", "event_id", "name", "occurred_at")
-    ]
+        .values_list("id", "person_id", "event_id", "name", "occurred_at")
+    ):
+        for message_id in credited.get((person_id, event_id), ()):
+            found[message_id].append(
+                {"event": pk, "event_id": event_id, "name": name, "occurred_at": occurred_at}
+            )
+    return dict(found)

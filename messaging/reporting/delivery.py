@@ -48,7 +48,7 @@ from messaging.reporting.models import (
     ReportingNotification,
     ReportingWebhook,
 )
-from messaging.reporting.payload import messages_content, messages_shown, notification_body
+from messaging.reporting.payload import messages_shown, notification_body
 from messaging.reporting.signing import signed_headers
 
 logger = logging.getLogger(__name__)
@@ -269,8 +269,10 @@ def _deliver_claimed(
     notifications = [n for n in notifications if n.webhook_id in webhooks]
     for notification in notifications:
         notification.webhook = webhooks[notification.webhook_id]
-    messages = messages_shown([n.message_id for n in notifications])
-    contents = messages_content([n.message_id for n in notifications if n.webhook.include_content])
+    messages, contents = messages_shown(
+        [n.message_id for n in notifications],
+        content_ids={n.message_id for n in notifications if n.webhook.include_content},
+    )
     refused: dict[int, str] = {}  # webhook id -> why its URL is refused now
     for webhook in {n.webhook_id: n.webhook for n in notifications}.values():
         try:

@@ -6,21 +6,29 @@ message as the API shows it, read as plain rows for a whole batch.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from datetime import datetime
+from types import SimpleNamespace
 
 from django.db import connection
 from django.utils import timezone
 
 from messaging import counters
+from messaging.conversions import conversions_by_message
 from messaging.models import Message, Person
 from messaging.reporting.models import ReportingNotification
+from messaging.sending import rendering
 
-# The message as the API shows it (messaging.serializers.MessageSerializer's
-# fields), read as plain rows: DRF's serializer and Django's model instances
-# cost more per notification than the HTTP request did. A test holds this
-# equal to the serializer's output.
+# The message as the API's detail shows it (messaging.serializers.
+# MessageDetailSerializer's fields but its events and content), read as plain
+# rows: DRF's serializer and Django's model instances cost more per
+# notification than the HTTP request did. The computed fields come from the
+# functions the detail view calls, fed from the batch's rows (its actions'
+# links and its conversions each read once). A test holds this equal to the
+# serializer's output.
 _SHOWN_SOURCES = {"campaign": "campaign_id", "action": "action_id", "person": "person__external_id"}
-_SHOWN_COMPUTED = {"attempt"}
+_SHOWN_COMPUTED = {"attempt", "headers", "tracking", "conversions"}
+_NOT_SHOWN = {"events", "subject", "body"}  # content: only with include_content
 
 
 def _iso(moment: datetime | None, zone=None) -> str | None:
@@ -34,51 +42,73 @@ def _iso(moment: datetime | None, zone=None) -> str | None:
 
 
 def _shown_fields() -> list[str]:
-    from messaging.serializers import MessageSerializer
+    from messaging.serializers import MessageDetailSerializer
 
-    return list(MessageSerializer.Meta.fields)
+    return [name for name in MessageDetailSerializer.Meta.fields if name not in _NOT_SHOWN]
 
 
-def messages_shown(message_ids: list[int]) -> dict[int, dict]:
-    """Each message as the API shows it now (without events or content)."""
+def messages_shown(
+    message_ids: list[int], *, content_ids: Collection[int] = ()
+) -> tuple[dict[int, dict], dict[int, dict]]:
+    """Each message as the API's detail shows it now, without events or
+    content; and the content (subject and body) of those in ``content_ids``
+    (the webhooks that include it), from the same read. Three reads whatever
+    the batch's size: the messages, their actions' links, their conversions
+    (a fourth when any has one)."""
     fields = _shown_fields()
     columns = [_SHOWN_SOURCES.get(name, name) for name in fields if name not in _SHOWN_COMPUTED]
+    # The body is read for every message: `tracking` lists the URLs it carries.
+    extra = ["send_attempts", "subject", "body"]
     if connection.vendor == "postgresql":
         # A batch names a thousand messages: one array parameter, and the
         # timestamps decoded in binary (Django's loader parses them in Python).
         selected = ", ".join(
             f"p.{column[len('person__') :]}" if column.startswith("person__") else f"m.{column}"
-            for column in columns
+            for column in [*columns, *extra]
         )
         rows = counters.select_bound(
-            f"SELECT {selected}, m.send_attempts FROM {Message._meta.db_table} m "
+            f"SELECT {selected} FROM {Message._meta.db_table} m "
             f"JOIN {Person._meta.db_table} p ON p.id = m.person_id WHERE m.id = ANY(%b::bigint[])",
             [message_ids],
         )
     else:
-        rows = Message.objects.filter(id__in=message_ids).values_list(*columns, "send_attempts")
-    shown = {}
+        rows = Message.objects.filter(id__in=message_ids).values_list(*columns, *extra)
+    rows = [dict(zip([*columns, *extra], row, strict=True)) for row in rows]
+    links = rendering.links_by_action({row["action_id"] for row in rows})
+    conversions = conversions_by_message([row["id"] for row in rows])
+    content_ids = set(content_ids)
+    shown, contents = {}, {}
     zone = timezone.get_current_timezone()
-    for row in rows:
-        values = dict(zip(columns, row, strict=False))
+    for values in rows:
+        message = SimpleNamespace(
+            id=values["id"],
+            channel=values["channel"],
+            action_id=values["action_id"],
+            body=values["body"],
+        )
+        tracking = rendering.message_tracking(message, links.get(message.action_id, []))
         data = {}
         for name in fields:
             if name == "attempt":
-                value = row[-1] + 1
+                value = values["send_attempts"] + 1
+            elif name == "headers":
+                value = rendering.message_headers(message, tracking)
+            elif name == "tracking":
+                value = tracking
+            elif name == "conversions":
+                value = [
+                    {**conversion, "occurred_at": _iso(conversion["occurred_at"], zone)}
+                    for conversion in conversions.get(message.id, [])
+                ]
             else:
                 value = values[_SHOWN_SOURCES.get(name, name)]
                 if isinstance(value, datetime):
                     value = _iso(value, zone)
             data[name] = value
-        shown[data["id"]] = data
-    return shown
-
-
-def messages_content(message_ids: list[int]) -> dict[int, dict]:
-    """Subject and body, read only for webhooks that include content (an
-    email's HTML body can be far larger than the rest of the message)."""
-    rows = Message.objects.filter(id__in=message_ids).values_list("id", "subject", "body")
-    return {message_id: {"subject": subject, "body": body} for message_id, subject, body in rows}
+        shown[message.id] = data
+        if message.id in content_ids:
+            contents[message.id] = {"subject": values["subject"], "body": values["body"]}
+    return shown, contents
 
 
 def notification_body(

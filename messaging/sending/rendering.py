@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from django.conf import settings
 
 from campaigns import channels
 from campaigns.links import is_html
@@ -146,33 +148,54 @@ def _as_html(template: Template, values: dict[str, str], message_id: int) -> str
     return f"<html><body>\n<p>{content}</p>\n{pixel}</body></html>"
 
 
-def email_headers(message_id: int) -> dict[str, str]:
+def email_headers(message_id: int, unsubscribe: str | None = None) -> dict[str, str]:
     """The headers every email carries: one-click unsubscribe (RFC 8058, and
-    RFC 2369's List-Unsubscribe), bound to the message by a signed token."""
+    RFC 2369's List-Unsubscribe), bound to the message by a signed token
+    (``unsubscribe``: its URL when already made)."""
     return {
-        "List-Unsubscribe": f"<{unsubscribe_url(message_id)}>",
+        "List-Unsubscribe": f"<{unsubscribe or unsubscribe_url(message_id)}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
 
 
-def message_headers(message: Any) -> dict[str, str]:
-    """The headers the message is sent with (CONTRACT.md `headers`)."""
-    return email_headers(message.id) if message.channel == Channel.EMAIL else {}
+def message_headers(message: Any, tracking: dict[str, Any] | None = None) -> dict[str, str]:
+    """The headers the message is sent with (CONTRACT.md `headers`); pass its
+    message_tracking block when at hand, so the URL is not signed twice."""
+    if message.channel != Channel.EMAIL:
+        return {}
+    return email_headers(message.id, tracking["unsubscribe_url"] if tracking else None)
+
+
+def links_by_action(action_ids: Iterable[int]) -> dict[int, list[Link]]:
+    """Each action's links in position order, for many actions in one read
+    (an action without links is absent)."""
+    found: dict[int, list[Link]] = {}
+    action_ids = set(action_ids)
+    if action_ids:
+        for link in Link.objects.filter(action_id__in=action_ids).order_by("action_id", "position"):
+            found.setdefault(link.action_id, []).append(link)
+    return found
 
 
 def message_tracking(message: Any, links: Sequence[Link] | None = None) -> dict[str, Any]:
-    """CONTRACT.md's `tracking` block: the URLs the rendered message carries."""
+    """CONTRACT.md's `tracking` block: the URLs the rendered message carries.
+    ``message`` needs ``id``, ``channel``, ``action_id`` and ``body``; pass
+    its action's links (links_by_action) when rendering many."""
     if links is None:
-        links = list(Link.objects.filter(action_id=message.action_id).order_by("position"))
-    pixel = open_pixel_url(message.id)
+        links = links_by_action([message.action_id]).get(message.action_id, [])
+    # Every tracking URL starts with our public URL: a body without it (text
+    # sent untracked) carries none, and nothing need be signed to say so.
+    ours = settings.TIDINGS_PUBLIC_URL in message.body
+    pixel = open_pixel_url(message.id) if ours else None
+    tracked = [(link, click_url(message.id, link.id)) for link in links] if ours else []
     return {
-        "open_pixel": pixel if pixel in message.body else None,
+        "open_pixel": pixel if pixel is not None and pixel in message.body else None,
         "unsubscribe_url": (
             unsubscribe_url(message.id) if message.channel == Channel.EMAIL else None
         ),
         "links": [
-            {"link": link.id, "url": link.url, "tracked_url": click_url(message.id, link.id)}
-            for link in links
-            if click_url(message.id, link.id) in message.body
+            {"link": link.id, "url": link.url, "tracked_url": url}
+            for link, url in tracked
+            if url in message.body
         ],
     }

@@ -32,3 +32,23 @@ def sent_message(**kw):
     message = factories.message(**kw)
     apply(factories.event(message, EventType.SENT, 1))
     return message
+
+
+def api_detail(message_id: int):
+    """GET /api/v1/messages/<id>/ as a viewer of every message sees it (the
+    response: ``.data`` the serializer's output, ``.json()`` the wire)."""
+    from django.contrib.auth import get_user_model
+    from rest_framework.test import APIClient
+
+    user, _ = get_user_model().objects.get_or_create(
+        username="reporting-reader", defaults={"is_superuser": True}
+    )
+    client = APIClient()
+    client.force_authenticate(user)
+    response = client.get(f"/api/v1/messages/{message_id}/")
+    assert response.status_code == 200, response.content
+    return response
+
+
+def without(shown: dict, *names: str) -> dict:
+    return {name: value for name, value in shown.items() if name not in names}

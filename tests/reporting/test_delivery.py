@@ -6,15 +6,18 @@ holding back no other, nothing for a rolled-back batch."""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from standardwebhooks import Webhook
 
 from campaigns.vocabulary import EventType, Source
-from messaging.models import Message
+from messaging.conversions import person_event_record
+from messaging.models import Person
 from messaging.reporting.delivery import (
     DeliveryReport,
     Outcome,
@@ -28,10 +31,17 @@ from messaging.reporting.models import (
     ReportingNotification,
     ReportingWebhook,
 )
-from messaging.serializers import MessageSerializer
+from messaging.reporting.payload import messages_shown
 from tests import factories
 from tests.ingest.helpers import apply
-from tests.reporting.helpers import deliver_all, pending, sent_message, webhook
+from tests.reporting.helpers import (
+    api_detail,
+    deliver_all,
+    pending,
+    sent_message,
+    webhook,
+    without,
+)
 from tests.reporting.receiver import Answer
 
 pytestmark = pytest.mark.django_db
@@ -48,8 +58,9 @@ def test_a_notification_is_signed_per_standard_webhooks_and_verifies(receiver):
     assert request.headers["webhook-signature"].startswith("v1,")
     assert request.headers["content-type"] == "application/json"
     assert payload["type"] == "message.sent"
-    shown = MessageSerializer(Message.objects.get(pk=message.pk)).data
-    assert payload["data"]["message"] == {**shown}
+    shown = without(api_detail(message.pk).json(), "events", "subject", "body")
+    assert payload["data"]["message"] == shown
+    assert payload["data"]["message"]["headers"]["List-Unsubscribe"].startswith("<http")
     assert "events" not in payload["data"]["message"]
     assert "body" not in payload["data"]["message"]
     assert payload["data"]["event"] == {
@@ -77,6 +88,7 @@ def test_content_is_sent_only_when_the_webhook_includes_it(receiver):
     deliver_all()
     shown = receiver.all()[0].payload["data"]["message"]
     assert shown["subject"] == message.subject and shown["body"] == message.body
+    assert shown == without(api_detail(message.pk).json(), "events")
 
 
 def test_first_sends_one_per_message_and_type_and_every_sends_each_human_event(receiver):
@@ -296,8 +308,6 @@ def test_a_claimed_notification_is_leased_so_no_other_claim_takes_it(receiver):
 
 
 def test_the_message_in_a_notification_is_exactly_what_the_api_shows():
-    from messaging.reporting.payload import messages_content, messages_shown
-
     bounced = sent_message()
     apply(factories.event(bounced, EventType.BOUNCED, 2, bounce_type="hard", reason="550 gone"))
     failed = factories.message("sms")
@@ -305,12 +315,63 @@ def test_the_message_in_a_notification_is_exactly_what_the_api_shows():
     clicked = sent_message()
     apply(factories.event(clicked, EventType.CLICKED, 3, source=Source.RECIPIENT))
     draft = factories.message(action_obj=factories.action(send_as_draft=True))
-    messages = [bounced, failed, clicked, draft]
-    shown = messages_shown([m.id for m in messages])
-    contents = messages_content([m.id for m in messages])
-    for message in Message.objects.filter(id__in=[m.id for m in messages]):
-        assert shown[message.id] == MessageSerializer(message).data
-        assert contents[message.id] == {"subject": message.subject, "body": message.body}
+    # Tracked links: the first rewritten in the HTML body (the second is text,
+    # which HTML bodies leave alone), and an open pixel.
+    linked = sent_message(
+        action_obj=factories.action(
+            body='<html><body><a href="https://example.com/a">A</a> '
+            "https://example.com/b</body></html>"
+        )
+    )
+    sms_linked = sent_message(action_obj=factories.action("sms", body="Go https://example.com/b"))
+    # Credited with a conversion: delivered, then the person's goal event.
+    converted = sent_message()
+    apply(factories.event(converted, EventType.DELIVERED, 2))
+    person = Person.objects.get(pk=converted.person_id)
+    person_event_record(person=person, name="purchase", occurred_at=factories.at(30), event_id="o1")
+    messages = [bounced, failed, clicked, draft, linked, sms_linked, converted]
+    with CaptureQueriesContext(connection) as queries:
+        shown, contents = messages_shown(
+            [m.id for m in messages], content_ids=[failed.id, linked.id, converted.id]
+        )
+    # The messages, their actions' links, their conversion events, the goal
+    # events those name: four reads for the batch, none per message.
+    assert len(queries.captured_queries) == 4
+    for message in messages:
+        detail = api_detail(message.id)
+        assert shown[message.id] == without(detail.data, "events", "subject", "body")
+        assert json.loads(json.dumps(shown[message.id])) == without(
+            detail.json(), "events", "subject", "body"
+        )
+        if message.id in contents:
+            assert contents[message.id] == without(detail.data, *shown[message.id], "events")
+    assert set(contents) == {failed.id, linked.id, converted.id}
+    # Each case shows what it is here for.
+    assert [link["url"] for link in shown[linked.id]["tracking"]["links"]] == [
+        "https://example.com/a"
+    ]
+    assert shown[linked.id]["tracking"]["open_pixel"]
+    assert [link["url"] for link in shown[sms_linked.id]["tracking"]["links"]] == [
+        "https://example.com/b"
+    ]
+    assert shown[failed.id]["headers"] == {}
+    assert shown[failed.id]["tracking"]["unsubscribe_url"] is None
+    assert set(shown[bounced.id]["headers"]) == {"List-Unsubscribe", "List-Unsubscribe-Post"}
+    assert [c["event_id"] for c in shown[converted.id]["conversions"]] == ["o1"]
+    assert all(shown[m.id]["conversions"] == [] for m in messages if m is not converted)
+
+
+def test_a_delivery_batch_reads_the_same_whatever_its_size(receiver):
+    def batch_queries(n: int) -> int:
+        for _ in range(n):
+            sent_message()
+        with CaptureQueriesContext(connection) as queries:
+            notifications_deliver(budget_seconds=10)
+        assert pending() == 0
+        return len(queries.captured_queries)
+
+    webhook(receiver.url, events=["sent"], include_content=True)
+    assert batch_queries(2) == batch_queries(8)
 
 
 def test_a_webhook_deleted_while_its_notification_is_in_flight_records_nothing(receiver):

@@ -55,7 +55,7 @@ from messaging.serializers import (
     SendSerializer,
     SuppressionSerializer,
 )
-from messaging.status import RANK, implied_events
+from messaging.status import IMPLIED_BY, RANK, implied_events
 
 
 class EmptySerializer(StrictSerializer):
@@ -245,18 +245,6 @@ class MessageList(generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
 
-_IMPLIED_BY = {
-    # An implied event sits just before the first event that implies it.
-    EventType.OPENED: (EventType.CLICKED,),
-    EventType.DELIVERED: (
-        EventType.OPENED,
-        EventType.CLICKED,
-        EventType.SPAMMED,
-        EventType.UNSUBSCRIBED,
-    ),
-}
-
-
 def message_timeline(message: Message) -> list[dict]:
     """Every stored event and the implied ones (source "implied"), ordered by
     occurred_at then received_at."""
@@ -307,7 +295,7 @@ def message_timeline(message: Message) -> list[dict]:
         implying = [
             row
             for row in rows
-            if row["type"] in _IMPLIED_BY.get(event_type, ())
+            if row["type"] in IMPLIED_BY.get(event_type, ())
             and row["occurred_at"] == moment
             and not row["machine"]
         ]

@@ -10,11 +10,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def start(**env):
-    environment = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DEBUG")}
+def start(code: str = "import django; django.setup()", *, unset: tuple[str, ...] = (), **env):
+    drop = ("DATABASE_URL", "DEBUG", *unset)
+    environment = {k: v for k, v in os.environ.items() if k not in drop}
     environment.update({"SECRET_KEY": "x", "DJANGO_SETTINGS_MODULE": "config.settings"}, **env)
     return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()"],
+        [sys.executable, "-c", code],
         cwd=ROOT,
         env=environment,
         capture_output=True,
@@ -112,24 +113,14 @@ def test_management_commands_run_without_a_secret_key_but_the_served_app_does_no
 
 
 def _wsgi_start(**env):
-    environment = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DEBUG")}
-    for name in (
+    secrets = (
         "SENDGRID_WEBHOOK_VERIFICATION_KEY",
         "TWILIO_AUTH_TOKEN",
         "MAILGUN_WEBHOOK_SIGNING_KEY",
         "POSTMARK_WEBHOOK_AUTH",
         "SES_SNS_TOPIC_ARNS",
-    ):
-        environment.pop(name, None)
-    environment.update({"SECRET_KEY": "x", "DJANGO_SETTINGS_MODULE": "config.settings"}, **env)
-    return subprocess.run(
-        [sys.executable, "-c", "import config.wsgi"],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
     )
+    return start("import config.wsgi", unset=secrets, **env)
 
 
 def test_a_server_warns_at_start_up_about_each_webhook_without_a_secret():

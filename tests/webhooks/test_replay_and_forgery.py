@@ -263,8 +263,9 @@ def _twilio_for_attempt(kit, name: str, attempt: int):
     return Request("twilio", path, body, headers, "application/x-www-form-urlencoded", {"url": url})
 
 
-def _resent_with_a_new_sid(message: Message, first_sid: str, new_sid: str) -> Message:
-    """Attempt 1 was sent as ``first_sid`` and failed; attempt 2 went out as ``new_sid``."""
+def _first_attempt_failed(message: Message, first_sid: str) -> None:
+    """Attempt 1 was sent as ``first_sid`` and failed; the next attempt is
+    counted."""
     at = timezone.now() - timedelta(minutes=1)
     apply_events(
         [
@@ -288,7 +289,12 @@ def _resent_with_a_new_sid(message: Message, first_sid: str, new_sid: str) -> Me
             ),
         ]
     )
-    Message.objects.filter(pk=message.pk).update(send_attempts=1)
+    Message.objects.filter(pk=message.pk).update(send_attempts=1, provider_message_id=first_sid)
+
+
+def _second_attempt(message: Message, *types: str, sid: str = "") -> Message:
+    """Attempt 2's pipeline events (``sid``: the id its ``sent`` carries)."""
+    at = timezone.now() - timedelta(seconds=30)
     apply_events(
         [
             Event(
@@ -298,11 +304,18 @@ def _resent_with_a_new_sid(message: Message, first_sid: str, new_sid: str) -> Me
                 source=Source.PIPELINE,
                 message_id=message.pk,
                 attempt=2,
-                detail={"provider_message_id": new_sid} if type_ == EventType.SENT else {},
+                detail={"provider_message_id": sid} if type_ == EventType.SENT else {},
             )
-            for offset, type_ in enumerate((EventType.QUEUED, EventType.ATTEMPTED, EventType.SENT))
+            for offset, type_ in enumerate(types)
         ]
     )
+    return Message.objects.get(pk=message.pk)
+
+
+def _resent_with_a_new_sid(message: Message, first_sid: str, new_sid: str) -> Message:
+    """Attempt 1 was sent as ``first_sid`` and failed; attempt 2 went out as ``new_sid``."""
+    _first_attempt_failed(message, first_sid)
+    _second_attempt(message, EventType.QUEUED, EventType.ATTEMPTED, EventType.SENT, sid=new_sid)
     Message.objects.filter(pk=message.pk).update(provider_message_id=new_sid)
     return Message.objects.get(pk=message.pk)
 
@@ -339,44 +352,8 @@ def _retried_not_yet_sent(message: Message, first_sid: str) -> Message:
     """Attempt 1 went out as ``first_sid`` and failed; the retry (attempt 2) is
     queued and attempted, and its send has not committed: the message still
     carries attempt 1's sid."""
-    at = timezone.now() - timedelta(minutes=1)
-    apply_events(
-        [
-            Event(
-                type=EventType.SENT,
-                occurred_at=at,
-                idempotency_key="sent:first",
-                source=Source.PIPELINE,
-                message_id=message.pk,
-                attempt=1,
-                detail={"provider_message_id": first_sid},
-            ),
-            Event(
-                type=EventType.FAILED,
-                occurred_at=at,
-                idempotency_key="failed:first",
-                source=Source.PROVIDER,
-                message_id=message.pk,
-                attempt=1,
-                reason="carrier violation",
-            ),
-        ]
-    )
-    Message.objects.filter(pk=message.pk).update(send_attempts=1, provider_message_id=first_sid)
-    apply_events(
-        [
-            Event(
-                type=type_,
-                occurred_at=at + timedelta(seconds=offset),
-                idempotency_key=f"{type_}:second",
-                source=Source.PIPELINE,
-                message_id=message.pk,
-                attempt=2,
-            )
-            for offset, type_ in enumerate((EventType.QUEUED, EventType.ATTEMPTED))
-        ]
-    )
-    return Message.objects.get(pk=message.pk)
+    _first_attempt_failed(message, first_sid)
+    return _second_attempt(message, EventType.QUEUED, EventType.ATTEMPTED)
 
 
 @pytest.mark.parametrize("names_its_attempt", [True, False])

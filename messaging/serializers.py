@@ -312,7 +312,10 @@ class ExpiryField(ZonedTimeField):
 class SuppressionSerializer(StrictModelSerializer):
     address = serializers.EmailField(max_length=320, help_text="matched case-insensitively")
     reason = serializers.ChoiceField(
-        choices=SuppressionReason.choices, default=SuppressionReason.MANUAL
+        choices=SuppressionReason.choices,
+        default=SuppressionReason.MANUAL,
+        help_text="manual (default), hard_bounce or spam_complaint when added; the list "
+        "also shows soft_bounce (the soft-bounce policy's) and erased (an erased person's)",
     )
     note = serializers.CharField(max_length=500, allow_blank=True, default="")
     created_by = serializers.CharField(
@@ -328,6 +331,15 @@ class SuppressionSerializer(StrictModelSerializer):
         default=None,
         help_text="when the entry stops suppressing; null = never",
     )
+
+    def validate_reason(self, reason: str) -> str:
+        # What a person may add (CONTRACT.md): soft_bounce entries are the
+        # policy's, erased ones the erase's (a digest, never a plain address).
+        if reason == SuppressionReason.SOFT_BOUNCE:
+            raise serializers.ValidationError("soft_bounce entries are added by the policy.")
+        if reason == SuppressionReason.ERASED:
+            raise serializers.ValidationError("erased entries are added by erasing a person.")
+        return reason
 
     class Meta:
         model = Suppression

@@ -53,6 +53,9 @@ def test_an_address_is_suppressed_once_whatever_its_case(api):
         ({}, "address"),
         ({"address": "not an address"}, "address"),
         ({"address": "a@example.com", "reason": "annoyed"}, "reason"),
+        # The policy's and the erase's reasons are not for people to add.
+        ({"address": "a@example.com", "reason": "soft_bounce"}, "reason"),
+        ({"address": "a@example.com", "reason": "erased"}, "reason"),
         ({"address": "a@example.com", "note": "n" * 501}, "note"),
         ({"address": "a@example.com", "message": 1}, "message"),
         ({"address": "a@example.com", "expires": "never"}, "expires"),

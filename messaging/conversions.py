@@ -419,14 +419,17 @@ def conversions_by_message(message_ids: Collection[int]) -> dict[int, list[dict]
     # (person id, goal event id) -> the messages credited with it; the goal
     # event is the person's own, named by the key goal:<person id>:<event id>.
     if connection.vendor == "postgresql":
-        # A reporting batch names hundreds of messages: one array parameter.
+        # A reporting batch names hundreds of messages: one array parameter,
+        # and each message's events probed in its own month's partition
+        # (messaging.message_states.STORED_FACTS_SQL reads the same way; an
+        # ANY over the event table probes every month's index per message).
         rows = counters.select_bound(
-            f"SELECT e.message_id, m.person_id, e.idempotency_key "
-            f"FROM {MessageEvent._meta.db_table} e "
-            f"JOIN {Message._meta.db_table} m ON m.id = e.message_id "
-            "WHERE e.message_id = ANY(%b::bigint[]) AND e.type = %s "
-            "AND e.idempotency_key LIKE %s",
-            [sorted(message_ids), EventType.CONVERTED.value, "goal:%"],
+            f"SELECT m.id, m.person_id, e.idempotency_key FROM {Message._meta.db_table} m "
+            f"CROSS JOIN LATERAL (SELECT idempotency_key FROM {MessageEvent._meta.db_table} "
+            "WHERE message_id = m.id AND message_created_at = m.created_at "
+            "AND type = %s AND idempotency_key LIKE %s OFFSET 0) AS e "
+            "WHERE m.id = ANY(%b::bigint[])",
+            [EventType.CONVERTED.value, "goal:%", sorted(message_ids)],
         )
     else:
         rows = MessageEvent.objects.filter(

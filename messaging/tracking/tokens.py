@@ -10,6 +10,7 @@ agree without storing anything.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from django.conf import settings
 from django.core import signing
@@ -31,7 +32,18 @@ class TrackingToken:
 
 
 def _signer() -> signing.Signer:
-    return signing.Signer(salt=SALT, sep=_SEP)
+    return _signer_for(SALT)
+
+
+def _signer_for(salt: str) -> signing.Signer:
+    # A reporting batch signs URLs for a thousand messages: one Signer per
+    # salt and key (a rotated or overridden SECRET_KEY makes another).
+    return _cached_signer(salt, settings.SECRET_KEY, tuple(settings.SECRET_KEY_FALLBACKS))
+
+
+@lru_cache(maxsize=16)
+def _cached_signer(salt: str, key: str, fallbacks: tuple[str, ...]) -> signing.Signer:
+    return signing.Signer(key=key, fallback_keys=list(fallbacks), salt=salt, sep=_SEP)
 
 
 def make_token(*, message_id: int, link_id: int | None = None) -> str:
@@ -59,7 +71,7 @@ UNSUBSCRIBE_SALT = "tidings.unsubscribe"
 
 
 def _unsubscribe_signer() -> signing.Signer:
-    return signing.Signer(salt=UNSUBSCRIBE_SALT, sep=_SEP)
+    return _signer_for(UNSUBSCRIBE_SALT)
 
 
 def make_unsubscribe_token(message_id: int) -> str:

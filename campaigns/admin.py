@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db import models
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -54,6 +55,8 @@ class CampaignAdmin(admin.ModelAdmin):
 class LinkInline(admin.TabularInline):
     model = Link
     extra = 0
+    # A URL typed without a scheme is https (Django 6's default, said now).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
 
 @admin.register(Action)

@@ -13,6 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from messaging.audience.audit import AuditEntry, AuditSource, Change
 from messaging.audience.erase import person_erase
@@ -167,7 +168,7 @@ def person_subscription(person: Person) -> str:
         parts.append(
             format_html("<strong>{}</strong>: every later message is undeliverable", "Deleted")
         )
-    return format_html_join(format_html("<br>"), "{}", ((part,) for part in parts))
+    return format_html_join(mark_safe("<br>"), "{}", ((part,) for part in parts))
 
 
 def person_suppressions(person: Person) -> str:
@@ -184,7 +185,7 @@ def person_suppressions(person: Person) -> str:
         )
     )
     return format_html_join(
-        format_html("<br>"),
+        mark_safe("<br>"),
         '<a href="{}">{}</a> — {}{}{}',
         (
             (

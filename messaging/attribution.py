@@ -102,6 +102,14 @@ def goal_key(person_id: int, event_id: str) -> str:
     return f"{GOAL_KEY_PREFIX}{person_id}:{event_id}"[:255]
 
 
+def goal_event_id(key: str) -> str | None:
+    """The goal event's id a conversion's key names (goal_key's inverse),
+    None for a key goal_key did not make."""
+    if not key.startswith(GOAL_KEY_PREFIX) or key.count(":") < 2:
+        return None
+    return key.split(":", 2)[2]
+
+
 def is_attributed(fact: EventFact) -> bool:
     """A conversion that attribution made (and may take back)."""
     return fact.type == EventType.CONVERTED and fact.key.startswith(GOAL_KEY_PREFIX)

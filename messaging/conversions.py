@@ -28,10 +28,12 @@ from campaigns.vocabulary import EventType, Source
 from messaging import counters, history
 from messaging.attribution import (
     CONVERTING_CHANNELS,
+    GOAL_KEY_PREFIX,
     Candidate,
     Goal,
     attribute,
     campaign_goal,
+    goal_event_id,
     goal_key,
     is_attributed,
     moments_of,
@@ -417,7 +419,7 @@ def conversions_by_message(message_ids: Collection[int]) -> dict[int, list[dict]
     if not message_ids:
         return {}
     # (person id, goal event id) -> the messages credited with it; the goal
-    # event is the person's own, named by the key goal:<person id>:<event id>.
+    # event is the person's own, named by the conversion's key (goal_key).
     if connection.vendor == "postgresql":
         # A reporting batch names hundreds of messages: one array parameter,
         # and each message's events probed in its own month's partition
@@ -429,20 +431,19 @@ def conversions_by_message(message_ids: Collection[int]) -> dict[int, list[dict]
             "WHERE message_id = m.id AND message_created_at = m.created_at "
             "AND type = %s AND idempotency_key LIKE %s OFFSET 0) AS e "
             "WHERE m.id = ANY(%b::bigint[])",
-            [EventType.CONVERTED.value, "goal:%", sorted(message_ids)],
+            [EventType.CONVERTED.value, f"{GOAL_KEY_PREFIX}%", sorted(message_ids)],
         )
     else:
         rows = MessageEvent.objects.filter(
             message_id__in=message_ids,
             type=EventType.CONVERTED,
-            idempotency_key__startswith="goal:",
+            idempotency_key__startswith=GOAL_KEY_PREFIX,
         ).values_list("message_id", "message__person_id", "idempotency_key")
     credited: dict[tuple[int, str], list[int]] = defaultdict(list)
     for message_id, person_id, key in rows:
-        if key.count(":") >= 2:
-            pair = (person_id, key.split(":", 2)[2])
-            if message_id not in credited[pair]:
-                credited[pair].append(message_id)
+        event_id = goal_event_id(key)
+        if event_id is not None and message_id not in credited[(person_id, event_id)]:
+            credited[(person_id, event_id)].append(message_id)
     if not credited:
         return {}
     found: dict[int, list[dict]] = defaultdict(list)

@@ -15,7 +15,7 @@ from messaging.attribution import CampaignGoal, Candidate, Goal, attribute, mome
 from messaging.conversions import person_event_record
 from messaging.events import Event
 from messaging.ingest import apply_events
-from messaging.message_states import fact_of
+from messaging.message_states import EVENT_FIELDS, fact_of
 from messaging.models import Message, MessageEvent
 from messaging.reattribution import reattribute_campaign
 from messaging.status import EventFact
@@ -106,17 +106,7 @@ def stored_conversions(message_ids):
 
 def brute_force_conversions(campaigns, messages, goals):
     facts = {m.id: [] for m in messages}
-    for row in MessageEvent.objects.filter(message_id__in=facts).values(
-        "message_id",
-        "type",
-        "occurred_at",
-        "idempotency_key",
-        "machine",
-        "bounce_type",
-        "reason",
-        "link_id",
-        "attempt",
-    ):
+    for row in MessageEvent.objects.filter(message_id__in=facts).values(*EVENT_FIELDS):
         facts[row["message_id"]].append(fact_of(row))
     expected = set()
     for goal_person, name, event_id, occurred_at in goals:

@@ -225,16 +225,9 @@ def _queries_for(client, kit, n_messages: int) -> int:
     return len(queries)
 
 
-def test_a_batch_costs_a_handful_of_queries_whatever_its_size(client, kits, settings):
+def test_a_batch_costs_a_handful_of_queries_whatever_its_size(client, kits, outbox_cache_pinned):
     from django.db import connection
 
-    from messaging.reporting import outbox
-
-    # The reporting outbox reads the subscribed types once per cache period:
-    # read now, and kept for the test, so no refresh lands in one count only.
-    settings.TIDINGS_REPORTING_CACHE_SECONDS = 3600
-    outbox.forget_enabled()
-    outbox.subscribed_types()
     small = _queries_for(client, kits["sendgrid"], 2)
     large = _queries_for(client, kits["sendgrid"], 40)
     if connection.vendor == "postgresql":

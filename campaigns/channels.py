@@ -49,5 +49,13 @@ def tracks_opens(channel: str) -> bool:
     return tracks(channel, OPENED)
 
 
+def opens_tracked(channel: str, switch: bool) -> bool:
+    """Whether an action's messages track opens, given its open tracking
+    switch. The switch is about the pixel, so it applies to email only: push
+    opens are the app's reports, and push keeps click-implies-open whatever
+    the switch (DESIGN.md "Open tracking off means opens are not tracked")."""
+    return tracks_opens(channel) and (switch or channel != Channel.EMAIL)
+
+
 def link_tracking_applies(channel: str) -> bool:
     return tracks(channel, CLICKED)

@@ -228,9 +228,9 @@ class Unit(NamedTuple):
 
 
 def unit_tracks(unit: Unit, capability: str) -> bool:
-    if not channels.tracks(unit.channel, capability):
-        return False
-    return unit.opens or capability != channels.OPENED
+    if capability == channels.OPENED:
+        return channels.opens_tracked(unit.channel, unit.opens)
+    return channels.tracks(unit.channel, capability)
 
 
 def _block(units: Sequence[Unit]) -> dict[str, Any]:

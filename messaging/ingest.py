@@ -40,7 +40,7 @@ from django.utils import timezone
 from campaigns import channels, deliverability
 from campaigns.metrics import contribution_delta
 from campaigns.models import Link
-from campaigns.vocabulary import Channel, EventType, Source, Status
+from campaigns.vocabulary import Channel, EventType, Source
 from messaging import counters, history
 from messaging.audience.effects import apply_ingest_effects
 from messaging.events import Event
@@ -72,6 +72,8 @@ PROVIDER_CHANNELS = {
 }
 # Backends that stand in for every provider of their channel.
 ANY_PROVIDER = frozenset({"", "capture"})
+# Events after which a provider may speak for the message.
+_HANDED_OVER = frozenset({EventType.SENT, EventType.ATTEMPTED})
 
 
 class EventRefused(ValueError):
@@ -158,13 +160,17 @@ def apply_events(events: Sequence[Event], *, strict: bool = False) -> IngestResu
 
         links = _links_by_url(messages.values(), matched)
         # Messages a provider has (or had): engagement with them is possible.
+        # Sent in some attempt, or attempted: handed to the provider's call,
+        # whose answer may come after the provider's own report (or never:
+        # the worker died, or our side timed out, "outcome unknown"). Read
+        # from the set of events, not the current status, so the verdict
+        # does not depend on whether our failure or the report came first.
         handed_over = {
             message_id
             for message_id, facts in stored.items()
-            if any(fact.type == EventType.SENT for fact in facts)
+            if any(fact.type in _HANDED_OVER for fact in facts)
         }
-        handed_over.update(event.message_id for event in matched if event.type == EventType.SENT)
-        handed_over.update(m.id for m in messages.values() if m.status == Status.ATTEMPTED)
+        handed_over.update(event.message_id for event in matched if event.type in _HANDED_OVER)
         new_rows: list[tuple] = []
         new_by_message: dict[int, list[Event]] = defaultdict(list)
         for event in matched:
@@ -352,7 +358,7 @@ def _admit(
         if strict:
             raise EventRefused(event, channel)
         return _refuse(event, f"{channel} does not track {event.type}")
-    if event.type == EventType.OPENED and not message.track_opens:
+    if event.type == EventType.OPENED and not channels.opens_tracked(channel, message.track_opens):
         if strict:
             raise EventRefused(event, channel)
         return _refuse(event, "open tracking is off for this action")

@@ -83,8 +83,11 @@ _PROOF_OF_DELIVERY = (
 )
 _REASON_BEARING = (EventType.FAILED, EventType.UNDELIVERABLE, EventType.SUPPRESSED)
 # The milestones compute_state derives from other events, and the events
-# each is derived from: click implies open, engagement implies delivery.
+# each is derived from, in journey order: the provider's verdict on delivery
+# or the recipient's action implies the hand-over (sent), engagement implies
+# delivery, click implies open.
 IMPLIED_BY: dict[str, frozenset[str]] = {
+    EventType.SENT.value: AFTER_SEND_TYPES,
     EventType.DELIVERED.value: frozenset(_PROOF_OF_DELIVERY),
     EventType.OPENED.value: frozenset({EventType.CLICKED}),
 }
@@ -159,6 +162,7 @@ def _as_set(events: Iterable[EventFact]) -> list[EventFact]:
 
 def _counting(channel: str, events: list[EventFact], opens: bool = True) -> list[EventFact]:
     countable = _COUNTABLE[channel]
+    opens = _OPENS_TRACKED[channel, opens]
     bearing = [
         event
         for event in events
@@ -172,7 +176,12 @@ def _counting(channel: str, events: list[EventFact], opens: bool = True) -> list
     ]
 
 
-_TRACKS_OPENS = {channel: channels.tracks_opens(channel) for channel in channels.CAPABILITIES}
+# (channel, the action's open tracking switch) → whether opens are tracked.
+_OPENS_TRACKED = {
+    (channel, switch): channels.opens_tracked(channel, switch)
+    for channel in channels.CAPABILITIES
+    for switch in (True, False)
+}
 _TRACKS_CLICKS = {
     channel: channels.tracks(channel, channels.CLICKED) for channel in channels.CAPABILITIES
 }
@@ -184,13 +193,13 @@ _REPORTS_DELIVERY = {
 _ALL_MILESTONES = MILESTONES + EXTRA_MILESTONES
 assert set(_ALL_MILESTONES) == STATUS_BEARING  # every counting type is a milestone
 _BOUNCED, _OPENED, _CLICKED = EventType.BOUNCED.value, EventType.OPENED.value, "clicked"
-_DELIVERED = EventType.DELIVERED.value
+_DELIVERED, _SENT = EventType.DELIVERED.value, EventType.SENT.value
 
 
 def compute_state(channel: str, events: Iterable[EventFact], *, opens: bool = True) -> MessageState:
     """The state of a message from the set of its events. ``opens`` is the
     action's open tracking switch (an email action may turn it off: then no
-    open counts, and a click implies none).
+    open counts, and a click implies none; campaigns.channels.opens_tracked).
 
     Runs for every message of every batch, twice: each event's status key is
     built once and serves every comparison."""
@@ -233,7 +242,14 @@ def compute_state(channel: str, events: Iterable[EventFact], *, opens: bool = Tr
         # The provider refused what we handed over: the message reads failed
         # (or suppressed) and counts as such, never as sent.
         milestones["sent"] = None
-    tracks_opens = _TRACKS_OPENS[channel] and opens
+    elif milestones["sent"] is None and status in AFTER_SEND_TYPES:
+        # The provider's verdict on delivery or the recipient's action proves
+        # the hand-over where no "sent" of the current attempt counts (the
+        # worker died after the provider took it; a retry's send failed but
+        # the earlier attempt's delivery report came late): sent ≥ delivered
+        # for every message.
+        milestones["sent"] = _earliest(*(earliest.get(t) for t in IMPLIED_BY[_SENT]))
+    tracks_opens = _OPENS_TRACKED[channel, opens]
     # Click implies open, derived rather than stored so it cannot depend on
     # arrival order; only where the channel tracks opens.
     if tracks_opens:
@@ -281,25 +297,22 @@ def compute_state(channel: str, events: Iterable[EventFact], *, opens: bool = Tr
 def implied_events(
     channel: str, events: Iterable[EventFact], *, opens: bool = True
 ) -> list[tuple[str, datetime]]:
-    """The derived events a timeline shows with source "implied":
-    an open at the first click when no real open came earlier, and a delivery
-    at the first engagement when no delivery report came earlier."""
+    """The derived events a timeline shows with source "implied", in journey
+    order: each milestone of IMPLIED_BY that the state has at an instant where
+    no real event of its type lies (a send at the first delivery report or
+    engagement when no "sent" of the attempt counts, a delivery at the first
+    engagement, an open at the first click)."""
     counting = counting_events(channel, events, opens=opens)
     state = compute_state(channel, counting, opens=opens)
-    implied = []
-    first_real = {}
+    first_real: dict[str, datetime] = {}
     for event in counting:
         if event.type not in first_real or event.occurred_at < first_real[event.type]:
             first_real[event.type] = event.occurred_at
-    if state.at("opened") and first_real.get(EventType.OPENED) != state.at("opened"):
-        implied.append((EventType.OPENED.value, state.at("opened")))
-    delivered = state.at("delivered")
-    if (
-        delivered
-        and channels.reports_delivery(channel)
-        and first_real.get(EventType.DELIVERED) != delivered
-    ):
-        implied.append((EventType.DELIVERED.value, delivered))
+    implied = []
+    for milestone in IMPLIED_BY:
+        moment = state.at(milestone)
+        if moment is not None and first_real.get(milestone) != moment:
+            implied.append((milestone, moment))
     return implied
 
 
@@ -316,17 +329,17 @@ class Implied:
 def newly_implied(
     before: MessageState | None, after: MessageState | None, new_events: Sequence
 ) -> list[Implied]:
-    """The implied milestones (opened, delivered) that ``new_events`` (the
-    events a batch just stored for one message, in the order applied:
+    """The implied milestones (sent, delivered, opened) that ``new_events``
+    (the events a batch just stored for one message, in the order applied:
     anything with type, occurred_at, machine and attempt) made appear, in
-    journey order (delivered before opened).
+    journey order (IMPLIED_BY's).
 
     A milestone unset before the batch had no counting event of its type nor
     of a type implying it, so only the new events can have set it; it is
     implied when none of them is a human event of its own type (a refused
-    event has type "refused"). Cheap for every message of every batch: two
-    lookups, and a scan of the new events only when a milestone appears (at
-    most twice in a message's life)."""
+    event has type "refused"). Cheap for every message of every batch: three
+    lookups, and a scan of the new events only when a milestone appears (a
+    few times in a message's life)."""
     if before is None or after is None:
         return []
     found = []

@@ -227,3 +227,64 @@ def test_clicks_count_per_link():
     )
     assert state.link_clicks == ((7, 2), (8, 1))
     assert state.click_count == 4
+
+
+# --- The hand-over implied (sent ≥ delivered for every message) -------------------
+
+
+def test_a_delivery_report_with_no_sent_of_the_attempt_implies_the_send():
+    # Our worker died after the provider took the message (or our side timed
+    # out: "outcome unknown"); the provider's report proves the hand-over.
+    for ours in ([], [fact("failed", 2, reason="outcome unknown: timeout", attempt=1)]):
+        events = [fact("queued", 0), fact("attempted", 1), fact("delivered", 3), *ours]
+        state = compute_state(Channel.EMAIL, events)
+        assert state.status == "delivered"
+        assert state.at("sent") == state.at("delivered") == T0 + timedelta(minutes=3)
+        assert implied_events(Channel.EMAIL, events) == [("sent", T0 + timedelta(minutes=3))]
+
+
+def test_a_late_report_of_an_earlier_attempt_implies_a_send_when_the_retry_failed_early():
+    events = [
+        fact("attempted", 1, attempt=1),
+        fact("sent", 2, attempt=1),
+        fact("failed", 3, key="dropped", attempt=1),
+        fact("queued", 10, attempt=2),
+        fact("attempted", 11, attempt=2),
+        fact("failed", 12, attempt=2),
+        fact("delivered", 4, attempt=1),  # the provider's late word on attempt 1
+    ]
+    state = compute_state(Channel.SMS, events)
+    assert state.status == "delivered"
+    assert state.at("sent") == T0 + timedelta(minutes=4)
+
+
+def test_a_real_send_of_the_attempt_is_never_replaced_by_an_implied_one():
+    # The provider's clock reads earlier than our "sent": sent_at stays ours.
+    events = journey(fact("delivered", 1.5))
+    state = compute_state(Channel.EMAIL, events)
+    assert state.at("sent") == T0 + timedelta(minutes=2)
+    assert implied_events(Channel.EMAIL, events) == []
+
+
+def test_a_provider_verdict_still_unsends_the_message():
+    state = compute_state(Channel.EMAIL, journey(fact("failed", 3, key="dropped")))
+    assert state.status == "failed" and state.at("sent") is None
+
+
+# --- The open tracking switch is the pixel's: email only --------------------------
+
+
+def test_push_keeps_its_opens_and_click_implies_open_with_the_switch_off():
+    events = journey(fact("opened", 4), fact("clicked", 10))
+    state = compute_state(Channel.PUSH, events, opens=False)
+    assert state.at("opened") == T0 + timedelta(minutes=4)
+    assert state.open_count == 1
+    clicked_only = compute_state(Channel.PUSH, journey(fact("clicked", 10)), opens=False)
+    assert clicked_only.at("opened") == T0 + timedelta(minutes=10)
+
+
+def test_email_with_the_switch_off_has_no_opens():
+    state = compute_state(
+        Channel.EMAIL, journey(fact("opened", 4), fact("clicked", 10)), opens=False
+    )
+    assert state.at("opened") is None and state.open_count == 0

@@ -63,3 +63,21 @@ def mailbox_provider(address: str) -> str:
     if not at:
         return OTHER
     return provider_of_domain(domain)
+
+
+# What erase keeps of an email address (CONTRACT.md: "ids, event types and
+# times stay, so metrics do not move"): a domain that says only which mailbox
+# provider it was, one of five, so the message's counters by mailbox
+# provider (campaigns.deliverability) stay where they are. "other" keeps
+# nothing: a company's own domain could name the person.
+ERASED_ADDRESS = {
+    GMAIL: "@gmail.com",
+    MICROSOFT: "@outlook.com",
+    YAHOO: "@yahoo.com",
+    APPLE: "@icloud.com",
+    OTHER: "",
+}
+
+
+def erased_address(address: str) -> str:
+    return ERASED_ADDRESS[mailbox_provider(address)]

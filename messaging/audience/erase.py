@@ -3,7 +3,8 @@
 
 In one transaction, the person's personal data goes from everywhere we keep
 it: the person (email, phone, push token, attributes), their messages (the
-address and the content), their events (personal fields of the provider
+address, of which an email keeps only its mailbox provider as "@gmail.com",
+and the content), their events (personal fields of the provider
 payloads and any value naming them), the suppression list and the audit
 trail (the address becomes its SHA-256 digest), the capture backend's
 record, the raw webhook inbox and the admin's log. Ids, event types and
@@ -15,6 +16,7 @@ email address of theirs stays on the suppression list only as its digest
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -24,6 +26,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from campaigns.mailbox import erased_address
 from campaigns.vocabulary import Channel
 from messaging.audience.audit import AuditAction, AuditEntry, AuditSubject, Change, entry, record
 from messaging.audience.suppression import address_digest, normalise_address
@@ -129,7 +132,7 @@ def person_erase(*, person: Person, change: Change) -> Person:
 
         _suppressions(person, emails, change, now)
         _audit_trail(person, emails, redactor)
-        _messages(message_ids, redactor, now)
+        _messages(messages, redactor, now)
         _captured(message_ids, redactor)
         _webhook_inbox(values, redactor)
         _admin_log(values, redactor)
@@ -200,11 +203,19 @@ def _audit_trail(person: Person, emails: set[str], redactor: Redactor) -> None:
             base.filter(id=row_id).update(reason=redacted)
 
 
-def _messages(message_ids: list[int], redactor: Redactor, now) -> None:
-    if not message_ids:
+def _messages(messages: list[tuple[int, str, str]], redactor: Redactor, now) -> None:
+    """``messages``: the person's (id, channel, address)."""
+    if not messages:
         return
-    personal = Q(channel__in=_PERSONAL_CHANNELS)
-    Message.objects.filter(Q(id__in=message_ids) & personal).update(address="")
+    message_ids = [message_id for message_id, _, _ in messages]
+    # An email address keeps only its mailbox provider (campaigns.mailbox),
+    # which its deliverability counters are filed under.
+    kept: dict[str, list[int]] = defaultdict(list)
+    for message_id, channel, address in messages:
+        if channel in _PERSONAL_CHANNELS:
+            kept[erased_address(address) if channel == Channel.EMAIL else ""].append(message_id)
+    for address, ids in kept.items():
+        Message.objects.filter(id__in=ids).update(address=address)
     Message.objects.filter(id__in=message_ids).update(subject="", body="")
     changed = []
     for event in MessageEvent.objects.filter(message_id__in=message_ids).only(

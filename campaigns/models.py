@@ -112,6 +112,11 @@ class Action(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.channel})"
 
+    # What the counters of its messages were made under (campaigns.metrics
+    # reads them per action): fixed once the action has messages, or they
+    # would no longer equal a recount.
+    FIXED_ONCE_USED = ("channel", "track_opens")
+
     def clean(self) -> None:
         # The admin's forms call this; the API's serializer runs the same check.
         if self.channel == Channel.WEBHOOK and self.target:
@@ -119,6 +124,18 @@ class Action(models.Model):
                 outbound_url_check(self.target)
             except OutboundRefused as exc:
                 raise ValidationError({"target": f"Not allowed: {exc}."}) from None
+        if self.pk is None:
+            return
+        stored = Action.objects.filter(pk=self.pk).values(*self.FIXED_ONCE_USED).first() or {}
+        changed = [name for name, value in stored.items() if getattr(self, name) != value]
+        if changed and self.messages.exists():
+            raise ValidationError(
+                dict.fromkeys(
+                    changed,
+                    "Cannot change once the action has messages: "
+                    "its metrics were counted under the current value.",
+                )
+            )
 
 
 class Link(models.Model):

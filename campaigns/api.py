@@ -307,9 +307,8 @@ class CampaignMetrics(generics.GenericAPIView):
         body = {key: metrics[key] for key in METRICS_KEYS}
         # Each block's rate terms (numerator, denominator) are for the pages.
         body["by_action"] = [_without_terms(block) for block in body["by_action"]]
-        body["by_channel"] = {
-            channel: _without_terms(block) for channel, block in body["by_channel"].items()
-        }
+        for blocks in ("by_channel", "by_mailbox_provider"):
+            body[blocks] = {name: _without_terms(block) for name, block in body[blocks].items()}
         return Response(body)
 
 

@@ -91,6 +91,10 @@ def test_metrics_have_exactly_the_contract_shape(api, campaign):
     assert set(body["by_channel"]["email"]) == {"counts", "totals", "rates"}
     assert set(body["links"][0]) == {"link", "url", "clicks", "unique_clicks"}
     assert all(set(row) == SERIES for row in body["series"])
+    # The pages' rate terms stay out of every block.
+    assert [set(block) for block in body["by_mailbox_provider"].values()] == [
+        {"counts", "totals", "rates"}
+    ] * 5
 
 
 def test_metrics_count_from_the_counters(api, campaign):

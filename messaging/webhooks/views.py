@@ -94,7 +94,8 @@ def _twilio_key(body: bytes, url: str, headers: Mapping[str, str]) -> tuple[str,
 
 
 def _mailgun_key(body: bytes, url: str, headers: Mapping[str, str]) -> tuple[str, str]:
-    return "signature:" + mailgun.signature_of(body), mailgun.event_fingerprint(body)
+    signature = mailgun.signature_of(body, list(settings.MAILGUN_WEBHOOK_SIGNING_KEY or []))
+    return "signature:" + signature, mailgun.event_fingerprint(body)
 
 
 def _ses_key(body: bytes, url: str, headers: Mapping[str, str]) -> tuple[str, str]:

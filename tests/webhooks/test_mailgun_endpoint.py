@@ -6,6 +6,7 @@ import json
 import pytest
 
 from messaging.models import Person, Suppression, WebhookRequest
+from messaging.webhooks.providers import mailgun
 from tests.ingest.helpers import assert_no_drift
 
 from .helpers import fixture_json
@@ -55,7 +56,8 @@ def test_it_applies_each_documented_event(client, kits, message, name):
     assert message.bounce_type == bounce_type
     [event] = history(message)
     assert (event.type, event.machine) == (stored_type, machine)
-    assert event.idempotency_key == f"mailgun:{data['id']}"
+    natural = (data["id"], data["event"], int(data["timestamp"]))
+    assert event.idempotency_key == "mailgun:" + ":".join(map(str, natural))
     assert event.detail == data
     assert_milestones(message, event)
     entry = Suppression.objects.filter(address=message.address.lower()).first()
@@ -151,3 +153,74 @@ def test_a_token_in_upper_case_hexadecimal_is_accepted(client, kits, message):
     assert request.post(client).status_code == 200
     message.refresh_from_db()
     assert message.status == "delivered"
+
+
+def test_a_delivery_and_an_open_sharing_mailguns_event_id_are_both_kept(client, kits, message):
+    # PROVIDERS.md §4.2: event-data.id is unique only within a day; dedup is on
+    # (id, event, recipient, int(timestamp)).
+    kit = kits["mailgun"]
+    delivered = fixture_json("mailgun", "delivered")["event-data"]
+    opened = {**fixture_json("mailgun", "opened")["event-data"], "id": delivered["id"]}
+
+    assert kit.request(event_data=delivered).post(client).status_code == 200
+    assert kit.request(event_data=opened).post(client).status_code == 200
+
+    assert [e.type for e in history(message)] == ["delivered", "opened"]
+    message.refresh_from_db()
+    assert (message.status, message.open_count) == ("opened", 1)
+    assert_no_drift(message.campaign_id)
+
+
+SUBACCOUNT_KEY = "key-subaccount-signing-key-000000000"
+
+
+def subaccount_request(kit, name="delivered", *, token=None, timestamp=None):
+    """A subaccount's event as Mailgun sends it: ``signature`` made with the
+    subaccount's own key, ``parent-signature`` with the parent account's (the
+    one configured here)."""
+    request = kit.request(name, key=SUBACCOUNT_KEY, token=token, timestamp=timestamp)
+    payload = json.loads(request.body)
+    block = payload["signature"]
+    block["parent-signature"] = mailgun._hmac(kit.key, block["timestamp"], block["token"])
+    return request.but(body=json.dumps(payload).encode())
+
+
+def test_a_subaccount_event_verified_by_its_parent_signature_is_applied(client, kits, message):
+    request = subaccount_request(kits["mailgun"])
+    block = json.loads(request.body)["signature"]
+    ours = mailgun._hmac(kits["mailgun"].key, block["timestamp"], block["token"])
+    assert block["signature"] != ours  # its own is not made with the key configured here
+
+    response = request.post(client)
+
+    assert response.status_code == 200, response.content
+    message.refresh_from_db()
+    assert message.status == "delivered"
+
+
+def test_a_subaccount_events_parent_signature_is_refused_once_used_or_stale(client, kits, message):
+    kit = kits["mailgun"]
+    first = subaccount_request(kit)
+    assert first.post(client).status_code == 200
+    block = json.loads(first.body)["signature"]
+
+    # The captured block with another event: a forgery, whatever its own
+    # (unverifiable) signature now says.
+    forged = json.loads(first.body)
+    forged["event-data"] = fixture_json("mailgun", "complained")["event-data"]
+    assert first.post(client, body=json.dumps(forged).encode()).status_code == 403
+    forged["signature"]["signature"] = "0" * 64
+    assert first.post(client, body=json.dumps(forged).encode()).status_code == 403
+    # The same event again: a redelivery, nothing new.
+    assert first.post(client).status_code == 200
+    # A parent signature over a stale timestamp or a malformed token.
+    day_old = int(block["timestamp"]) - mailgun.MAX_AGE_SECONDS - 60
+    stale = subaccount_request(kit, timestamp=day_old)
+    assert stale.post(client).status_code == 403
+    short = subaccount_request(kit, token="ab" * 24)
+    assert short.post(client).status_code == 403
+
+    assert WebhookRequest.objects.count() == 1
+    message.refresh_from_db()
+    assert message.status == "delivered"
+    assert not Suppression.objects.exists()

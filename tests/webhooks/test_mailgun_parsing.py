@@ -55,7 +55,8 @@ def test_it_maps_each_documented_event(name):
     assert event.provider_message_id == MESSAGE_ID
     assert event.detail == data
     assert event.occurred_at == datetime.fromtimestamp(data["timestamp"], tz=UTC)
-    assert event.idempotency_key == f"mailgun:{data['id']}"
+    natural = (data["id"], data["event"], int(data["timestamp"]))
+    assert event.idempotency_key == "mailgun:" + ":".join(map(str, natural))
 
 
 def test_it_maps_a_hard_bounce_with_the_smtp_reply():
@@ -114,12 +115,23 @@ def test_redelivery_gives_the_same_idempotency_key():
     body = fixture_bytes("mailgun", "opened")
     first = mailgun.parse(body, received_at=RECEIVED_AT)[0]
     again = mailgun.parse(body, received_at=datetime(2024, 6, 3, tzinfo=UTC))[0]
-    assert first.idempotency_key == again.idempotency_key == "mailgun:Op3nEd1kQ9Wm2Xc4Vb6Ng"
+    assert first.idempotency_key == again.idempotency_key
+    assert first.idempotency_key == ("mailgun:Op3nEd1kQ9Wm2Xc4Vb6Ng:opened:1717240800")
+
+
+def test_a_key_too_long_to_store_is_hashed_and_stays_stable():
+    data = fixture_json("mailgun", "delivered")
+    data["event-data"]["id"] = "a" * 250  # ids have no stated length
+    body = json.dumps(data).encode()
+    keys = {mailgun.parse(body, received_at=RECEIVED_AT)[0].idempotency_key for _ in range(2)}
+    [key] = keys
+    assert key.startswith("mailgun:sha256:") and len(key) <= 255
 
 
 def test_signature_of_returns_the_signature_itself():
     body = fixture_bytes("mailgun", "delivered")
-    assert mailgun.signature_of(body) == json.loads(body)["signature"]["signature"]
+    signature = mailgun.signature_of(body, ["fixture-signing-key"])
+    assert signature == json.loads(body)["signature"]["signature"]
 
 
 def test_the_event_fingerprint_is_stable_and_tells_events_apart():
@@ -133,7 +145,7 @@ def test_the_event_fingerprint_is_stable_and_tells_events_apart():
 
 def test_signature_of_refuses_a_body_without_a_signature():
     with pytest.raises(MalformedPayload):
-        mailgun.signature_of(b'{"event-data": {}}')
+        mailgun.signature_of(b'{"event-data": {}}', ["fixture-signing-key"])
 
 
 @pytest.mark.parametrize(

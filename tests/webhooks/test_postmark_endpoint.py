@@ -1,9 +1,12 @@
 """POST /webhooks/postmark/ with the stored Postmark records, authenticated
 with generated basic-auth credentials (Postmark signs nothing)."""
 
+import json
+
 import pytest
 
 from messaging.models import Person, Suppression, WebhookRequest
+from messaging.webhooks.inbox import request_events, webhook_requests_replay
 from tests.ingest.helpers import assert_no_drift
 
 from .helpers import fixture_json
@@ -99,3 +102,34 @@ def test_a_record_without_a_record_type_is_a_400(client, kits):
     response = kits["postmark"].request(body=b'{"MessageID": "x"}').post(client)
     assert response.status_code == 400
     assert WebhookRequest.objects.count() == 0
+
+
+TRACE_HEADER = "X-PM-Webhook-Trace-Id"
+
+
+def traced(kit, record: dict, trace_id: str, **dumps):
+    request = kit.request(body=json.dumps(record, **dumps).encode())
+    return request.but(headers={**request.headers, TRACE_HEADER: trace_id})
+
+
+def test_two_opens_at_the_same_time_are_told_apart_by_their_trace_ids(client, kits, message):
+    # PROVIDERS.md §5.4: dedup on the retry-stable X-PM-Webhook-Trace-Id.
+    kit = kits["postmark"]
+    record = fixture_json("postmark", "open")
+    phone = {**record, "UserAgent": "Mozilla/5.0 (iPhone) Mobile/15E148", "FirstOpen": False}
+
+    assert traced(kit, record, "trace-0001").post(client).status_code == 200
+    assert traced(kit, phone, "trace-0002").post(client).status_code == 200
+    # A retry of the first delivery (the same trace id), its bytes laid out anew.
+    assert traced(kit, record, "trace-0001", indent=2).post(client).status_code == 200
+
+    assert [e.type for e in history(message)] == ["opened", "opened"]
+    message.refresh_from_db()
+    assert message.open_count == 2
+    stored = {e.idempotency_key for e in history(message)}
+    # A replay from the inbox re-parses the stored requests to the same keys.
+    for row in WebhookRequest.objects.all():
+        assert {e.idempotency_key for e in request_events(row)} <= stored
+    assert webhook_requests_replay().failed == []
+    assert len(history(message)) == 2
+    assert_no_drift(message.campaign_id)

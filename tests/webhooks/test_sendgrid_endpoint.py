@@ -2,6 +2,7 @@
 generated P-256 key: every documented event lands as DESIGN.md says."""
 
 import json
+import logging
 
 import pytest
 
@@ -136,6 +137,19 @@ def test_an_account_event_is_accepted_and_stored_without_message_events(client, 
     assert history(message) == []
 
 
+def test_an_account_event_is_logged_as_a_warning_naming_its_type(client, kits, message, caplog):
+    # An account-level alert (PROVIDERS.md §2.6): someone has to hear of it.
+    with caplog.at_level(logging.WARNING, logger="messaging.webhooks.providers.sendgrid"):
+        response = kits["sendgrid"].request("account_status_change").post(client)
+
+    assert response.status_code == 200
+    [record] = [r for r in caplog.records if r.name == "messaging.webhooks.providers.sendgrid"]
+    assert record.levelno == logging.WARNING
+    assert "compliance_suspend" in record.getMessage()
+    assert WebhookRequest.objects.get().event_count == 0
+    assert history(message) == []
+
+
 def test_a_batch_for_two_messages_is_applied_in_one_request(client, kits, message):
     other = sent_message(102)
     response = kits["sendgrid"].request("batch").post(client)
@@ -184,6 +198,28 @@ def test_an_event_for_an_unknown_message_is_kept_waiting(client, kits):
     [row] = WebhookRequest.objects.all()
     assert row.status == "waiting"
     assert row.waiting_for == ["m:101"]
+
+
+def test_an_id_beyond_bigint_is_not_ours_and_the_rest_of_its_batch_applies(client, kits, message):
+    kit = kits["sendgrid"]
+    delivered = fixture_json("sendgrid", "delivered")[0]
+    stranger = {**delivered, "sg_message_id": "NoSuchSend0001.filter0001.1.0"}
+    huge = {**stranger, "sg_event_id": "huge-id", "tidings_message_id": "99999999999999999999999"}
+    unknown = {**stranger, "sg_event_id": "unknown-id", "tidings_message_id": "424242"}
+
+    response = kit.events([delivered, huge]).post(client)
+    as_for_an_unknown_id = kit.events([unknown]).post(client)
+
+    assert response.status_code == as_for_an_unknown_id.status_code == 200
+    answer, expected = response.json(), as_for_an_unknown_id.json()
+    assert answer.get("inbox") == expected["inbox"] == "waiting", answer
+    assert answer["detail"] == expected["detail"]
+    row = WebhookRequest.objects.get(pk=answer["request"])
+    assert (row.status, row.error, row.attempts) == ("waiting", "", 1)
+    message.refresh_from_db()
+    assert message.status == "delivered"
+    assert [e.type for e in history(message)] == ["delivered"]
+    assert_no_drift(message.campaign_id)
 
 
 def test_an_event_of_a_kind_never_seen_is_stored_as_unknown_not_a_crash(client, kits, message):

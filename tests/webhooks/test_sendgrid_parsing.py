@@ -143,6 +143,17 @@ def test_a_non_integer_message_id_is_ignored():
 
 
 @pytest.mark.parametrize(
+    ("value", "expected"),
+    [("9223372036854775807", 9223372036854775807), ("9223372036854775808", None), (2**64, None)],
+)
+def test_a_message_id_beyond_postgresqls_bigint_is_not_ours(value, expected):
+    raw = json.loads(fixture_bytes("sendgrid", "delivered"))[0]
+    raw["tidings_message_id"] = value
+    event = sendgrid.parse(json.dumps([raw]).encode(), received_at=RECEIVED_AT)[0]
+    assert event.message_id == expected
+
+
+@pytest.mark.parametrize(
     "body",
     [b"not json", b'{"event": "delivered"}', b'["delivered"]', b'[{"timestamp": 1}]'],
 )

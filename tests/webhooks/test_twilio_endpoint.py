@@ -8,6 +8,7 @@ from campaigns.vocabulary import Channel
 from messaging.models import Suppression, WebhookRequest
 from tests.ingest.helpers import assert_no_drift
 
+from .helpers import fixture_bytes
 from .kits import PROVIDER_IDS, assert_milestones, history, sent_message
 
 pytestmark = pytest.mark.django_db
@@ -92,3 +93,30 @@ def test_a_callback_signed_for_another_url_is_refused(client, kits, message):
     response = request.post(client, path="/webhooks/twilio/?tidings_message_id=102")
     assert response.status_code == 403
     assert WebhookRequest.objects.count() == 0
+
+
+def test_an_opt_out_reported_as_undelivered_is_a_failure_with_that_reason(client, kits, message):
+    # PROVIDERS.md: a Twilio opt-out (21610) is failed, whatever the status says.
+    body = fixture_bytes("twilio", "undelivered_30003").replace(b"=30003", b"=21610")
+
+    response = kits["twilio"].request(body=body).post(client)
+
+    assert response.status_code == 200, response.content
+    message.refresh_from_db()
+    assert (message.status, message.bounce_type) == ("failed", None)
+    assert message.failure_reason == "recipient opted out"
+    [event] = history(message)
+    assert (event.type, event.reason) == ("failed", "recipient opted out")
+    assert_no_drift(message.campaign_id)
+
+
+def test_a_body_that_is_not_utf8_is_a_400_and_stores_nothing(client, kits, message):
+    kit = kits["twilio"]
+    form = fixture_bytes("twilio", "delivered") + "&ErrorMessage=café".encode()
+    # Signed as Twilio signs the form, but sent in Latin-1: not UTF-8.
+    signed = kit.request(body=form)
+    response = signed.post(client, body=form.decode().encode("latin-1"))
+
+    assert response.status_code == 400, response.content
+    assert WebhookRequest.objects.count() == 0
+    assert history(message) == []

@@ -129,20 +129,26 @@ def from_iso(value: Any) -> datetime:
         return _EARLIEST if parsed.year == 1 else _LATEST
 
 
+# Message ids are PostgreSQL bigints: a larger number names no message, and
+# passed on it would make the database refuse the whole batch.
+MAX_MESSAGE_ID = 2**63 - 1
+
+
 def our_message_id(value: Any) -> int | None:
-    # Custom args come back as strings; anything that is not a positive
-    # integer is ignored and the provider message id correlates instead.
+    # Custom args come back as strings; anything that is not an integer in
+    # 1..MAX_MESSAGE_ID is ignored and the provider message id correlates instead.
     if isinstance(value, list):
         value = value[0] if value else None
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int):
-        return value if value > 0 else None
-    text = str(value).strip()
-    if text.isascii() and text.isdigit():
+        number = value
+    else:
+        text = str(value).strip()
+        if not (text.isascii() and text.isdigit()):
+            return None
         number = int(text)
-        return number if number > 0 else None
-    return None
+    return number if 0 < number <= MAX_MESSAGE_ID else None
 
 
 def our_attempt(value: Any) -> int | None:

@@ -5,9 +5,12 @@ covers only timestamp + token, not the event, so:
   (what Mailgun sends), so a signed string splits only one way: otherwise
   moving characters from the token into the timestamp turns one captured
   signature into dozens of "new" ones;
-- the view keys replays on the signature (signature_of): seen before with
-  the same event, a redelivery (200, nothing new); with another event, a
-  forgery (403);
+- a subaccount's event also carries ``parent-signature``, the same HMAC
+  made with the parent account's key: either one made with a configured key
+  verifies the block;
+- the view keys replays on the signature that verified (signature_of): seen
+  before with the same event, a redelivery (200, nothing new); with another
+  event, a forgery (403);
 - a timestamp older than MAX_AGE (or from the future) is refused, so a
   signature never has to be remembered for longer than that."""
 
@@ -77,16 +80,30 @@ def verify(
     now: float | None = None,
 ) -> None:
     keys = base.require_secrets(secrets)
-    timestamp, token, signature = _signed_parts(_signature_block(body))
+    block = _signature_block(body)
+    timestamp, _, _ = _signed_parts(block)
     age = (time.time() if now is None else now) - int(timestamp)
     if age > MAX_AGE_SECONDS:
         raise base.SignatureError("Mailgun timestamp is more than a day old")
     if age < -MAX_SKEW_SECONDS:
         raise base.SignatureError("Mailgun timestamp is in the future")
-    for key in keys:
-        if base.equal(_hmac(key, timestamp, token), signature):
-            return
-    raise base.SignatureError("Mailgun signature does not match")
+    if _verified_signature(block, keys) is None:
+        raise base.SignatureError("Mailgun signature does not match")
+
+
+def _verified_signature(block: dict[str, Any], keys: list[str]) -> str | None:
+    """The block's signature, or else its parent-signature, that one of
+    ``keys`` made over its timestamp and token; None when neither."""
+    timestamp, token, signature = _signed_parts(block)
+    candidates = [signature]
+    parent = block.get("parent-signature")
+    if isinstance(parent, str) and SIGNATURE_PATTERN.fullmatch(parent.lower()):
+        candidates.append(parent.lower())
+    expected = [_hmac(key, timestamp, token) for key in keys]
+    for candidate in candidates:
+        if any(base.equal(e, candidate) for e in expected):
+            return candidate
+    return None
 
 
 def _signed_parts(block: dict[str, Any]) -> tuple[str, str, str]:
@@ -109,15 +126,22 @@ def _hmac(key: str, timestamp: str, token: str) -> str:
     return hmac.new(key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
 
 
-def signature_of(body: bytes) -> str:
-    """The replay key: the HMAC itself (verify() has checked its form, so
-    one signature stands for exactly one timestamp and token)."""
+def signature_of(body: bytes, secrets: list[str]) -> str:
+    """The replay key: the HMAC that verified (verify() has checked its form,
+    so one signature stands for exactly one timestamp and token). Not a
+    subaccount's own signature when its parent-signature verified: nothing
+    checks that one, so a replay could change it at will."""
     payload = base.load_json(body)
     block = payload.get("signature") if isinstance(payload, dict) else None
-    signature = block.get("signature") if isinstance(block, dict) else None
-    if not isinstance(signature, str) or not signature:
+    if not isinstance(block, dict):
         raise base.MalformedPayload("Mailgun signature is missing")
-    return signature.lower()
+    try:
+        signature = _verified_signature(block, base.require_secrets(secrets))
+    except base.SignatureError as exc:
+        raise base.MalformedPayload(str(exc)) from exc
+    if signature is None:
+        raise base.MalformedPayload("Mailgun signature does not match")
+    return signature
 
 
 def event_fingerprint(body: bytes) -> str:
@@ -171,14 +195,13 @@ def parse(
         elif type_ == EventType.UNKNOWN:
             reason = f"Mailgun event {name!r}"
 
-    event_id = data.get("id")
-    key = f"mailgun:{event_id}" if event_id else f"mailgun:sha256:{base.fingerprint(data)}"
+    occurred_at = base.from_unix(data["timestamp"])
     return [
         base.provider_event(
             PROVIDER,
             type=type_,
-            occurred_at=base.from_unix(data["timestamp"]),
-            idempotency_key=key,
+            occurred_at=occurred_at,
+            idempotency_key=_idempotency_key(data, name, occurred_at),
             detail=data,
             message_id=base.our_message_id(_user_variables(data).get("tidings_message_id")),
             attempt=base.our_attempt(_user_variables(data).get("tidings_attempt")),
@@ -187,6 +210,19 @@ def parse(
             **fields,
         )
     ]
+
+
+def _idempotency_key(data: dict[str, Any], name: str, occurred_at: datetime) -> str:
+    event_id = data.get("id")
+    if not event_id:
+        return f"mailgun:sha256:{base.fingerprint(data)}"
+    # The id is unique only within a day, and one message's events may share
+    # it (PROVIDERS.md §4.2): key on what tells them apart too. Not the
+    # recipient, which PROVIDERS.md adds: keys are per message, which has one,
+    # and a key must hold nothing that erase would have to redact.
+    parts = [str(event_id), name, str(int(occurred_at.timestamp()))]
+    key = "mailgun:" + ":".join(parts)
+    return key if len(key) <= 255 else f"mailgun:sha256:{base.fingerprint(parts)}"
 
 
 def _event_data(payload: Any) -> dict[str, Any]:

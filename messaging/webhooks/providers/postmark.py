@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -15,6 +16,10 @@ from messaging.events import Event
 from . import base
 
 PROVIDER = "postmark"
+# The same on every retry of one delivery (PROVIDERS.md §5.4). Only a plain
+# one is used: the inbox stores headers cleaned, and a replay re-parses those.
+TRACE_HEADER = "X-PM-Webhook-Trace-Id"
+TRACE_ID_PATTERN = re.compile(r"[\x21-\x7e]{1,200}")
 
 HARD = {"bounce_type": BounceType.HARD, "suppression": base.SUPPRESS_HARD_BOUNCE}
 SOFT = {"bounce_type": BounceType.SOFT}
@@ -122,7 +127,9 @@ def parse(
             PROVIDER,
             type=type_,
             occurred_at=occurred_at,
-            idempotency_key=_idempotency_key(record_type, postmark_id, raw_time, record),
+            idempotency_key=_idempotency_key(
+                record_type, postmark_id, raw_time, record, base.header(headers, TRACE_HEADER)
+            ),
             detail=record,
             message_id=message_id,
             attempt=base.our_attempt(metadata.get("tidings_attempt")),
@@ -180,13 +187,15 @@ def _bounce_reason(record: dict[str, Any]) -> str:
 
 
 def _idempotency_key(
-    record_type: str, postmark_id: str, raw_time: Any, record: dict[str, Any]
+    record_type: str, postmark_id: str, raw_time: Any, record: dict[str, Any], trace_id: str | None
 ) -> str:
-    # Postmark has no event id except the Bounce/SpamComplaint ID; the
-    # X-PM-Webhook-Trace-Id header is not in the stored payload, so use a
-    # natural key that a retry reproduces.
+    # Postmark has no event id except the Bounce/SpamComplaint ID; otherwise
+    # the trace id of the delivery, and without one a natural key that a
+    # retry reproduces (it cannot tell apart two opens in the same instant).
     if record.get("ID") is not None and record_type in ("Bounce", "SpamComplaint"):
         return f"postmark:{record_type}:{postmark_id}:{record['ID']}"
+    if trace_id and TRACE_ID_PATTERN.fullmatch(trace_id):
+        return f"postmark:{record_type}:trace:{trace_id}"
     parts = [record_type, postmark_id, str(raw_time or "")]
     if record_type == "Click":
         parts.append(str(record.get("OriginalLink") or ""))

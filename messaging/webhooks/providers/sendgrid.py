@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import time
 from collections.abc import Mapping
 from datetime import datetime
@@ -18,6 +19,8 @@ from campaigns.vocabulary import BounceType, EventType
 from messaging.events import Event
 
 from . import base
+
+logger = logging.getLogger(__name__)
 
 PROVIDER = "sendgrid"
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
@@ -137,7 +140,12 @@ def _event(raw: Any) -> Event | None:
     message_id = base.our_message_id(raw.get("tidings_message_id"))
     sg_message_id = raw.get("sg_message_id")
     sg_message_id = sg_message_id if isinstance(sg_message_id, str) else ""
-    if name in ACCOUNT_EVENTS or (message_id is None and not sg_message_id):
+    if name in ACCOUNT_EVENTS:
+        # About the account (a compliance suspension…), not a message: nothing
+        # to store per message, but someone has to hear of it.
+        logger.warning("SendGrid account event %s: %r", name, raw.get("type"))
+        return None
+    if message_id is None and not sg_message_id:
         return None
     if "timestamp" not in raw:
         raise base.MalformedPayload("SendGrid event without a timestamp")

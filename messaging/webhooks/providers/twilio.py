@@ -75,13 +75,15 @@ def _form(body: bytes) -> _Form:
 
 def verify(*, body: bytes, headers: Mapping[str, str], url: str, secrets: list[str]) -> None:
     tokens = base.require_secrets(secrets)
-    signature = base.header(headers, SIGNATURE_HEADER)
-    if not signature:
-        raise base.SignatureError("X-Twilio-Signature is missing")
     try:
         params = _form(body)
     except UnicodeDecodeError as exc:
-        raise base.SignatureError("Twilio body is not UTF-8 form data") from exc
+        # Malformed (400), not unsigned: Twilio signs the decoded parameters,
+        # and these bytes decode to none.
+        raise base.MalformedPayload("Twilio body is not UTF-8 form data") from exc
+    signature = base.header(headers, SIGNATURE_HEADER)
+    if not signature:
+        raise base.SignatureError("X-Twilio-Signature is missing")
     algorithm = get_signature_algorithm(base.header(headers, SIGNATURE_SETTINGS_HEADER))
     # A "#rc=…" connection-override fragment is never sent, so never signed.
     public_url = url.split("#", 1)[0]
@@ -130,7 +132,12 @@ def parse(
     code = _first(params, "ErrorCode")
     fields: dict[str, Any] = {}
     reason = ""
-    if status == "undelivered":
+    if status == "undelivered" and code == OPTED_OUT_CODE:
+        # The recipient replied STOP: the number is fine, so not a bounce;
+        # PROVIDERS.md fails an opt-out with that reason whichever status says it.
+        type_ = EventType.FAILED
+        reason = _error_reason(code, params)
+    elif status == "undelivered":
         # SMS has no suppression list (DESIGN.md), so a hard bounce suppresses nothing.
         fields["bounce_type"] = BounceType.HARD if code in HARD_BOUNCE_CODES else BounceType.SOFT
         reason = _error_reason(code, params) or "undelivered"

@@ -82,8 +82,11 @@ def idempotency_key(message: Message | _Row) -> str:
     """The key every provider call for this message carries: one per attempt,
     except that a person's retry of a message whose outcome was unknown
     reuses the key of the attempt the provider may hold (``key_attempt``)."""
-    attempt = message.key_attempt if message.key_attempt is not None else message.send_attempts
-    return f"tidings-{message.pk}-{attempt}"
+    return f"tidings-{message.pk}-{_key_attempt(message)}"
+
+
+def _key_attempt(message: Message | _Row) -> int:
+    return message.key_attempt if message.key_attempt is not None else message.send_attempts
 
 
 def retry_countdown(tries: int) -> float:
@@ -261,7 +264,9 @@ def _claim(
                     actions[message.action_id].campaign.name,
                     actions[message.action_id].name,
                     people[message.person_id].external_id,
-                    str(message.send_attempts),
+                    # The key's attempt, not the message's: a simulated
+                    # provider answers a reused key as it answered it first.
+                    str(_key_attempt(message)),
                 )
             ),
             person_id=message.person_id,

@@ -11,7 +11,9 @@ the way it would in production: clicks through our tracked links, push opens
 as the SDK reports them, conversions as the customer's goal events.
 
 Everything is drawn from a random generator seeded by (seed, the message's
-stable key, purpose), so a seed gives the same history whatever the row ids.
+stable key, purpose), so a seed gives the same history whatever the row ids;
+the stable key names the idempotency key sent, so a key sent again gets the
+answer it got before, as from a provider that honours keys.
 Delays are in virtual seconds. Eagerly (no broker) callbacks are dated on a
 virtual timeline — send time + delay / speed — and applied at once; with a
 worker they are scheduled as tasks ``delay / speed`` real seconds later and
@@ -154,7 +156,11 @@ class Simulator:
 
     def answer(self, request: SendRequest) -> SendResult:
         p = self.profile(request.channel)
-        rng = self.rng(request, f"answer:{request.tries}")
+        # A transient error may come and go from call to call; what the
+        # provider decides about the message is the key's, whichever call
+        # asks (a key it accepted is never refused on a later call).
+        transient = self.rng(request, f"answer:{request.tries}")
+        rng = self.rng(request, "answer")
         ids = self.rng(request, "ids")
         channel = request.channel
         provider = f"simulated-{PROVIDER_NAMES[channel]}"
@@ -169,7 +175,7 @@ class Simulator:
                 detail=detail,
             )
 
-        if rng.random() < p.get("transient_error", 0):
+        if transient.random() < p.get("transient_error", 0):
             return result(Outcome.RETRY, reason=TRANSIENT_ERRORS[channel])
         if channel == Channel.EMAIL:
             payload = sendgrid_mail_send_payload(request)

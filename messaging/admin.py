@@ -29,6 +29,7 @@ from messaging.audience.suppression import (
     person_delete,
     person_resubscribe,
     person_unsubscribe,
+    reason_refusal,
     suppression_add,
     suppression_remove,
     suppressions_expire_due,
@@ -330,6 +331,15 @@ class SuppressionForm(forms.ModelForm):
         fields = ("address", "reason", "note", "expires_at")
         # The whole note on the entry's page (the list shows its start).
         widgets = {"note": forms.Textarea(attrs={"rows": 3, "cols": 80})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "reason" in self.fields:  # the add form: a saved entry's reason is read-only
+            # The reasons a person may add, as through the API and the import.
+            field = self.fields["reason"]
+            field.choices = [
+                (value, label) for value, label in field.choices if not reason_refusal(value)
+            ]
 
     def clean_address(self) -> str:
         address = normalise_address(self.cleaned_data["address"])

@@ -15,6 +15,7 @@ from campaigns.serializers import (
 )
 from campaigns.vocabulary import BounceType, Channel, EventType, Source, Status
 from messaging.audience.audit import AuditAction, AuditEntry, AuditSource, AuditSubject
+from messaging.audience.suppression import reason_refusal
 from messaging.models import Message, Person, Suppression, SuppressionReason
 from messaging.status import MILESTONES
 
@@ -333,12 +334,9 @@ class SuppressionSerializer(StrictModelSerializer):
     )
 
     def validate_reason(self, reason: str) -> str:
-        # What a person may add (CONTRACT.md): soft_bounce entries are the
-        # policy's, erased ones the erase's (a digest, never a plain address).
-        if reason == SuppressionReason.SOFT_BOUNCE:
-            raise serializers.ValidationError("soft_bounce entries are added by the policy.")
-        if reason == SuppressionReason.ERASED:
-            raise serializers.ValidationError("erased entries are added by erasing a person.")
+        refusal = reason_refusal(reason)
+        if refusal:
+            raise serializers.ValidationError(refusal)
         return reason
 
     class Meta:

@@ -2,7 +2,9 @@
 effects, DESIGN.md "Suppression and subscriptions"), set-based:
 
 - a hard bounce, a spam complaint or a provider's own suppression verdict
-  on an email adds the address to the suppression list (first cause wins);
+  on an email adds the address to the suppression list (first cause wins,
+  but it makes an entry that would end, an expiring or soft-bounce one,
+  permanent);
 - an unsubscribe (provider, recipient or API) marks the person unsubscribed;
   a provider's resubscribe (SendGrid ``group_resubscribe``, Postmark
   reactivation) clears it;
@@ -139,9 +141,14 @@ def _sources(new_by_message: Mapping[int, Sequence[Any]]) -> dict[int, str]:
     return out
 
 
-def _insert_new(rows: list[Suppression]) -> set[str]:
-    """Inserts the entries whose address is not on the list; returns the
-    addresses actually added (a concurrent writer's entry wins quietly)."""
+def _insert(rows: list[Suppression]) -> set[str]:
+    """Inserts the entries; returns the addresses whose entry it wrote. An
+    address on the list keeps its entry (first cause wins; a concurrent
+    writer's wins quietly), except that a permanent verdict (no expiry, not
+    soft_bounce) takes over an entry that would end, one with an expiry or
+    the policy's (a delivery lifts it): else the hard bounce or complaint
+    would be lost with it. One statement: the upsert locks the row it takes
+    over, and a batch of new addresses reads nothing first."""
     table = connection.ops.quote_name(Suppression._meta.db_table)
     now = timezone.now()
     columns = ("address", "reason", "note", "message_id", "created_at", "expires_at")
@@ -154,10 +161,17 @@ def _insert_new(rows: list[Suppression]) -> set[str]:
             created_at = connection.ops.adapt_datetimefield_value(created_at)
             expires_at = connection.ops.adapt_datetimefield_value(expires_at)
         params.extend((row.address, row.reason, row.note, row.message_id, created_at, expires_at))
+    soft = SuppressionReason.SOFT_BOUNCE.value
+    params.extend((soft, soft))
     sql = (
         f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
         + ", ".join([placeholder] * len(rows))
-        + " ON CONFLICT (address) DO NOTHING RETURNING address"
+        + " ON CONFLICT (address) DO UPDATE SET reason = excluded.reason,"
+        " note = excluded.note, message_id = excluded.message_id,"
+        " created_at = excluded.created_at, expires_at = NULL, created_by_id = NULL"
+        " WHERE excluded.expires_at IS NULL AND excluded.reason <> %s"
+        f" AND ({table}.expires_at IS NOT NULL OR {table}.reason = %s)"
+        " RETURNING address"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -169,8 +183,9 @@ def _add_suppressions(
 ) -> list[Suppression]:
     # An expired entry of the same address is replaced (its expiry recorded).
     suppressions_expire(addresses=[row.address for row in rows])
-    added = _insert_new(rows)
-    new = [row for row in rows if row.address in added]
+    written = _insert(rows)
+    # An entry made permanent is recorded as added, as a new one is.
+    new = [row for row in rows if row.address in written]
     suppressions_added(
         (
             row,

@@ -49,6 +49,25 @@ class AlreadySuppressed(ValueError):
     pass
 
 
+# What a person may add (API, admin, CSV import; CONTRACT.md): soft_bounce
+# entries are the policy's (the next delivery lifts one), erased ones the
+# erase's (a digest, never a plain address).
+_NOT_BY_HAND = {
+    SuppressionReason.SOFT_BOUNCE: "soft_bounce entries are added by the policy.",
+    SuppressionReason.ERASED: "erased entries are added by erasing a person.",
+}
+REASONS_BY_HAND = tuple(reason for reason in SuppressionReason.values if reason not in _NOT_BY_HAND)
+
+
+def reason_refusal(reason: str) -> str:
+    """Why a person may not add an entry with this reason ("" when they may)."""
+    if reason in _NOT_BY_HAND:
+        return _NOT_BY_HAND[reason]
+    if reason not in SuppressionReason.values:
+        return f"unknown reason '{reason}' (use {', '.join(REASONS_BY_HAND)})"
+    return ""
+
+
 def normalise_address(address: str) -> str:
     return address.strip().lower()
 

@@ -24,6 +24,7 @@ from django.utils.dateparse import parse_datetime
 from messaging.audience.audit import AuditSource, Change
 from messaging.audience.suppression import (
     normalise_address,
+    reason_refusal,
     suppressions_added,
     suppressions_expire,
 )
@@ -113,7 +114,8 @@ def suppressions_import(
     """Columns: address (or email), reason (manual by default; hard_bounce,
     spam_complaint, …), note, expires_at (ISO 8601 with a zone, in the
     future; empty = never); other columns are ignored, so an export imports
-    back as it is."""
+    back as it is, but for soft_bounce and erased rows, which only the
+    policy and erase make (audience.suppression.reason_refusal)."""
     report = ImportReport(dry_run=dry_run)
     candidates: dict[str, Suppression] = {}
     count = 0
@@ -190,8 +192,9 @@ def _problem(address: str, reason: str, note: str) -> str:
         validate_email(address)
     except ValidationError:
         return "not an email address"
-    if reason not in SuppressionReason.values:
-        return f"unknown reason '{reason}' (use {', '.join(SuppressionReason.values)})"
+    refusal = reason_refusal(reason)
+    if refusal:
+        return refusal
     if len(note) > _NOTE_MAX:
         return f"note longer than {_NOTE_MAX} characters"
     return ""

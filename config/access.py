@@ -55,7 +55,10 @@ DISCARD_MESSAGE = "messaging.discard_message"
 REPORT_OPEN = "messaging.add_messageevent"  # POST /messages/<id>/opened/
 REPORT_EVENT = "messaging.add_personevent"  # POST /events/
 
-VIEW_SUPPRESSION = "messaging.view_suppression"  # also the audit trail
+VIEW_SUPPRESSION = "messaging.view_suppression"
+# The audit trail is the history of the lists: who may read the suppression
+# list reads it (API and admin alike; nobody may change it).
+VIEW_AUDIT = VIEW_SUPPRESSION
 ADD_SUPPRESSION = "messaging.add_suppression"  # also CSV import
 CHANGE_SUPPRESSION = "messaging.change_suppression"
 DELETE_SUPPRESSION = "messaging.delete_suppression"

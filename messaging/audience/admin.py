@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from config import access
 from messaging.audience.audit import AuditEntry, AuditSource, Change
 from messaging.audience.erase import person_erase
 from messaging.audience.suppression import (
@@ -53,6 +54,11 @@ class AuditEntryAdmin(admin.ModelAdmin):
     list_select_related = ("person",)
     date_hierarchy = "at"
     show_full_result_count = False
+
+    def has_view_permission(self, request, obj=None):
+        # The API's permission for the trail, not Django's view_auditentry,
+        # which no role holds.
+        return request.user.has_perm(access.VIEW_AUDIT)
 
     def has_add_permission(self, request):
         return False

@@ -115,7 +115,7 @@ class AuditFilter(django_filters.FilterSet):
 
 class AuditList(generics.ListAPIView):
     # The trail of the suppression list and of subscriptions: read with them.
-    required_permissions = {"GET": access.VIEW_SUPPRESSION}
+    required_permissions = {"GET": access.VIEW_AUDIT}
     queryset = AuditEntry.objects.select_related("person")
     serializer_class = AuditEntrySerializer
     # Newest first by ``at``, which is not id order (a provider's change is

@@ -12,19 +12,25 @@ including such IPv4 addresses inside IPv6 (::ffff:…, 6to4, Teredo).
 deployment whose own services are the targets).
 
 A name that does not resolve passes: it reaches nothing, and the request
-that follows fails on its own. The check cannot stop a name that resolves
-publicly now and privately at request time (DNS rebinding); callers check
-again right before each request, which narrows that window to the
-resolver's cache.
+that follows fails on its own. A check alone cannot stop a name that
+resolves publicly for the check and privately for the connection (DNS
+rebinding): the HTTP clients of ``guarded_pool_manager`` resolve a name
+once per connection, check every address, and connect to the address they
+checked.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
+import urllib3
 from django.conf import settings
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.util.connection import create_connection
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -114,3 +120,65 @@ def outbound_url_check(url: str) -> None:
         reason = address_refusal(address)
         if reason:
             raise OutboundRefused(f"{host} resolves to {address}: {reason}")
+
+
+class _GuardedConnection:
+    """A urllib3 connection that opens its socket to an address it has
+    checked: the host resolved once, every address public (else refused),
+    and connected to as resolved — not resolved a second time."""
+
+    # (host, port) → allowed whatever its address (set per pool manager).
+    exempt: Callable[[str, int], bool]
+
+    def _new_conn(self):
+        host, port = self.host, self.port
+        if getattr(settings, "TIDINGS_OUTBOUND_ALLOW_PRIVATE", False) or self.exempt(host, port):
+            return super()._new_conn()
+        try:
+            addresses = [str(ipaddress.ip_address(host.strip("[]")))]
+        except ValueError:
+            addresses = resolve(host, port)
+        if not addresses:
+            raise NewConnectionError(self, f"{host} does not resolve")
+        for address in addresses:
+            reason = address_refusal(address)
+            if reason:
+                raise NewConnectionError(
+                    self,
+                    "refused by the outbound address guard: "
+                    f"{host} resolves to {address}: {reason}",
+                )
+        failure: OSError | None = None
+        for address in addresses:
+            try:
+                return create_connection(
+                    (address, port),
+                    self.timeout,
+                    source_address=self.source_address,
+                    socket_options=self.socket_options,
+                )
+            except TimeoutError as exc:
+                raise ConnectTimeoutError(
+                    self, f"Connection to {host} timed out. (connect timeout={self.timeout})"
+                ) from exc
+            except OSError as exc:
+                failure = exc
+        raise NewConnectionError(self, f"Failed to establish a new connection: {failure}")
+
+
+def guarded_pool_manager(
+    exempt: Callable[[str, int], bool] = lambda host, port: False, **options
+) -> urllib3.PoolManager:
+    """A urllib3 PoolManager (``options`` as PoolManager's) whose every new
+    connection applies the guard to the address it connects to (DNS
+    rebinding cannot slip past the check made before the request);
+    ``exempt(host, port)`` names destinations the caller allows anyway."""
+    hook = {"exempt": staticmethod(exempt)}
+    http = type("GuardedHTTPConnection", (_GuardedConnection, HTTPConnection), hook)
+    https = type("GuardedHTTPSConnection", (_GuardedConnection, HTTPSConnection), hook)
+    manager = urllib3.PoolManager(**options)
+    manager.pool_classes_by_scheme = {
+        "http": type("GuardedHTTPPool", (urllib3.HTTPConnectionPool,), {"ConnectionCls": http}),
+        "https": type("GuardedHTTPSPool", (urllib3.HTTPSConnectionPool,), {"ConnectionCls": https}),
+    }
+    return manager

@@ -17,6 +17,7 @@ from config.outbound import OutboundRefused
 from messaging.reporting.delivery import delivery_redeliver
 from messaging.reporting.guard import reporting_url_check
 from messaging.reporting.models import ReportingDelivery, ReportingWebhook
+from messaging.reporting.services import endpoint_disabled
 from messaging.reporting.signing import secret_generate
 
 
@@ -65,13 +66,19 @@ class ReportingWebhookAdmin(_ManagedByDeliverability, admin.ModelAdmin):
     list_filter = ("enabled", "occurrence")
     search_fields = ("url",)
     readonly_fields = (
-        "secret",
+        "secret_shown",
         "created_at",
         "updated_at",
         "failing_since",
         "disabled_note",
         "deliveries_link",
     )
+
+    @admin.display(description="Secret")
+    def secret_shown(self, obj: ReportingWebhook) -> str:
+        # Shown only in the API's create answer (CONTRACT.md): the page says
+        # there is one and no part of it.
+        return "whsec_… (hidden)" if obj.secret else "-"
 
     @admin.display(description="Delivery attempts")
     def deliveries_link(self, obj: ReportingWebhook) -> str:
@@ -86,10 +93,20 @@ class ReportingWebhookAdmin(_ManagedByDeliverability, admin.ModelAdmin):
     def save_model(self, request, obj: ReportingWebhook, form, change) -> None:
         if not obj.secret:
             obj.secret = secret_generate()
-        if change and "enabled" in form.changed_data and obj.enabled:
+        switched = change and "enabled" in form.changed_data
+        if switched and obj.enabled:
             obj.failing_since = None
             obj.disabled_note = ""
         super().save_model(request, obj, form, change)
+        if switched and not obj.enabled:
+            endpoint_disabled(obj)  # in the admin's transaction
+        if not change:
+            # The one time the secret is shown, as the API's create answer is.
+            self.message_user(
+                request,
+                f"Its signing secret, shown only now: {obj.secret}",
+                messages.WARNING,
+            )
 
     def has_add_permission(self, request) -> bool:
         return _may_manage(request)

@@ -22,6 +22,11 @@ transaction, record each outcome.
   window of ``TIDINGS_REPORTING_RETRY_HOURS`` from the first try; then
   failed. An endpoint with no success for
   ``TIDINGS_REPORTING_DISABLE_AFTER_HOURS`` is disabled with a note.
+- **Disabled endpoints**: nothing claims their notifications (a disabled
+  endpoint is not subscribed), so those still pending end failed, each with
+  an attempt row saying why: in the transaction that disables an endpoint
+  automatically, and at the start of every delivery run for one a person
+  disabled (or a redelivery to one).
 """
 
 from __future__ import annotations
@@ -36,12 +41,12 @@ from datetime import datetime, timedelta
 import urllib3
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
-from config.outbound import OutboundRefused
+from config.outbound import OutboundRefused, guarded_pool_manager
 from messaging import counters
-from messaging.reporting.guard import reporting_url_check
+from messaging.reporting.guard import connection_exempt, reporting_url_check
 from messaging.reporting.models import (
     NotificationStatus,
     ReportingDelivery,
@@ -96,7 +101,9 @@ def http_pool() -> urllib3.PoolManager:
     connections kept per endpoint (scheme, host, port)."""
     global _pool
     if _pool is None:
-        _pool = urllib3.PoolManager(
+        # Each connection checks the address it opens (DNS rebinding).
+        _pool = guarded_pool_manager(
+            connection_exempt,
             num_pools=100,
             maxsize=settings.TIDINGS_REPORTING_CONNECTIONS,
             block=False,
@@ -151,7 +158,11 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> Outcome:
 
 
 def _error_text(exc: BaseException) -> str:
-    if isinstance(exc, urllib3.exceptions.TimeoutError):
+    # urllib3 derives NewConnectionError (refused, unresolvable, the guard)
+    # from its timeout error: say what it is.
+    if isinstance(exc, urllib3.exceptions.TimeoutError) and not isinstance(
+        exc, urllib3.exceptions.NewConnectionError
+    ):
         return f"timed out after {settings.TIDINGS_REPORTING_TIMEOUT_SECONDS} s"
     return f"{type(exc).__name__}: {exc}"[:ERROR_MAX]
 
@@ -250,6 +261,9 @@ def notifications_deliver(
     limit = limit or settings.TIDINGS_REPORTING_BATCH_SIZE
     stop_at = time.monotonic() + budget
     report = DeliveryReport()
+    # Endpoints a person disabled (the API and the admin only save the
+    # webhook) and redeliveries to a disabled one: every run ends them.
+    report.failed += notifications_end_disabled(now=timezone.now())
     while True:
         if time.monotonic() >= stop_at:
             report.more = True
@@ -432,6 +446,11 @@ def outcomes_record(
         attempts = [attempt for attempt in attempts if attempt[1] in present]
         counters.bulk_insert(ReportingDelivery, attempts, _ATTEMPT_FIELDS)
         _webhook_health(ok_webhooks, failing_webhooks, now)
+        # Disabled just now, or by a person while this batch was in flight
+        # (then the UPDATE above made its retries pending again).
+        report.failed += notifications_end_disabled(
+            now=now, webhook_ids={notification.webhook_id for notification, _, _ in results}
+        )
 
 
 def _webhook_health(ok: set[int], failing: dict[int, str], now: datetime) -> None:
@@ -460,6 +479,55 @@ def _webhook_health(ok: set[int], failing: dict[int, str], now: datetime) -> Non
             enabled=False, disabled_note=note, updated_at=now
         )
         logger.warning("Reporting webhook %s disabled: %s", webhook.id, note)
+
+
+DISABLED = "not sent: the endpoint was disabled"
+
+
+def notifications_end_disabled(*, now: datetime, webhook_ids: set[int] | None = None) -> int:
+    """Fails the pending notifications of disabled endpoints (of those given,
+    or of all), each with an attempt row saying so; returns how many. Rows
+    locked by a worker recording its batch are skipped (that worker ends
+    them), so this never waits on, or deadlocks with, another batch."""
+    disabled = ReportingWebhook.objects.filter(enabled=False)
+    if webhook_ids is not None:
+        disabled = disabled.filter(id__in=webhook_ids)
+    reasons = {
+        # Only the automatic disabling leaves a note.
+        webhook_id: (f"{DISABLED} ({note})" if note else DISABLED)[:ERROR_MAX]
+        for webhook_id, note in disabled.values_list("id", "disabled_note")
+    }
+    if not reasons:
+        return 0
+    with transaction.atomic():
+        # By endpoint id: reportnotif_order_idx finds their pending rows.
+        stranded = ReportingNotification.objects.select_for_update(
+            skip_locked=True, of=("self",)
+        ).filter(webhook_id__in=reasons, webhook__enabled=False, status=NotificationStatus.PENDING)
+        rows = list(stranded.values_list("id", "webhook_id", "tries"))
+        if not rows:
+            return 0
+        ReportingNotification.objects.filter(id__in=[row[0] for row in rows]).update(
+            status=NotificationStatus.FAILED, tries=F("tries") + 1
+        )
+        counters.bulk_insert(
+            ReportingDelivery,
+            [
+                (
+                    webhook_id,
+                    notification_id,
+                    tries + 1,
+                    None,
+                    reasons[webhook_id],
+                    now,
+                    None,
+                    0,
+                )
+                for notification_id, webhook_id, tries in rows
+            ],
+            _ATTEMPT_FIELDS,
+        )
+    return len(rows)
 
 
 # --- Redelivery and the trigger -------------------------------------------------------

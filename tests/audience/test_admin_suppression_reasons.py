@@ -43,10 +43,10 @@ def test_the_csv_import_refuses_the_same_reasons():
     from messaging.audience.suppression_csv import suppressions_import
 
     data = (
-        "address,reason\n"
-        "a@example.com,manual\nb@example.com,soft_bounce\nc@example.com,erased\n"
-        "d@example.com,hard_bounce\n"
-    ).encode()
+        b"address,reason\n"
+        b"a@example.com,manual\nb@example.com,soft_bounce\nc@example.com,erased\n"
+        b"d@example.com,hard_bounce\n"
+    )
     report = suppressions_import(data=data)
     assert {row.line: row.reason for row in report.invalid} == {
         3: "soft_bounce entries are added by the policy.",

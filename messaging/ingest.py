@@ -79,10 +79,10 @@ _HANDED_OVER = frozenset({EventType.SENT, EventType.ATTEMPTED})
 class EventRefused(ValueError):
     """An event its message's channel does not track (API callers answer 4xx)."""
 
-    def __init__(self, event: Event, channel: str):
+    def __init__(self, event: Event, channel: str, why: str = ""):
         self.event = event
         self.channel = channel
-        super().__init__(f"A {channel} message does not track '{event.type}' events.")
+        super().__init__(why or f"A {channel} message does not track '{event.type}' events.")
 
 
 @dataclass
@@ -359,9 +359,10 @@ def _admit(
             raise EventRefused(event, channel)
         return _refuse(event, f"{channel} does not track {event.type}")
     if event.type == EventType.OPENED and not channels.opens_tracked(channel, message.track_opens):
+        why = "open tracking is off for this action"
         if strict:
-            raise EventRefused(event, channel)
-        return _refuse(event, "open tracking is off for this action")
+            raise EventRefused(event, channel, f"Not recorded: {why}.")
+        return _refuse(event, why)
     foreign = foreign_provider(event, message)
     if foreign:
         return _refuse(event, foreign)

@@ -87,6 +87,6 @@ def test_email_opens_are_still_refused_with_the_switch_off():
     email = action(Channel.EMAIL, track_opens=False)
     msg = message(action_obj=email)
     apply(event(msg, "attempted", 1, source=Source.PIPELINE), event(msg, "sent", 2))
-    with pytest.raises(EventRefused):
+    with pytest.raises(EventRefused, match="open tracking is off for this action"):
         apply(event(msg, "opened", 5, source=Source.API), strict=True)
     assert metrics(msg.campaign)["counts"]["opened"] is None

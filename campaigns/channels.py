@@ -30,6 +30,12 @@ CAPABILITIES: dict[str, frozenset[str]] = {
 }
 
 
+# Channels whose messages go to the person's own address (an unsubscribe
+# stops them; erase blanks their addresses). Slack and webhook messages go to
+# their action's target.
+ADDRESSED_TO_PERSON = frozenset({Channel.EMAIL, Channel.SMS, Channel.PUSH, Channel.AIRSHIP})
+
+
 def tracks(channel: str, milestone: str) -> bool:
     return milestone in CAPABILITIES[channel]
 

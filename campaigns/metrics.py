@@ -124,9 +124,11 @@ def hour(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
-def denominator_milestone(channel: str) -> str:
-    """What "delivered" means in a rate's denominator on this channel:
-    delivered where the channel reports delivery, else sent."""
+def reached_milestone(channel: str) -> str:
+    """The milestone at which a message reached the person: delivered where
+    the channel reports delivery, else sent. What "delivered" means in a
+    rate's denominator, and what "reached" means for conversions
+    (messaging.attribution)."""
     return "delivered" if channels.reports_delivery(channel) else "sent"
 
 
@@ -155,7 +157,7 @@ def message_contribution(
         # Delivered means it stayed delivered: a bounce after the delivery
         # report takes the message out of "delivered" (DESIGN.md).
         at = {**at, "delivered": None}
-    if at["converted"] is not None and at[denominator_milestone(channel)] is None:
+    if at["converted"] is not None and at[reached_milestone(channel)] is None:
         # Only a message that reached the person converts (DESIGN.md
         # "Converted"): attribution credits no other, and a conversion
         # event stored on one that never reached counts in no figure, so
@@ -169,7 +171,7 @@ def message_contribution(
     if at["bounced"] is not None:
         split = "hard_bounced" if state.bounce_type == BounceType.HARD else "soft_bounced"
         out[("action", action_id, split)] = 1
-    if at[denominator_milestone(channel)] is not None:
+    if at[reached_milestone(channel)] is not None:
         out[("action", action_id, REACHED_DENOMINATOR)] = 1
     for metric, value in (
         ("opens", state.open_count),

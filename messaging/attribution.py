@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from campaigns import channels
+from campaigns.metrics import reached_milestone
 from campaigns.models import AttributionRule
 from campaigns.vocabulary import EventType
 from messaging.status import EventFact, compute_state
@@ -126,7 +127,7 @@ def moments_of(channel: str, facts: Iterable[EventFact], *, opens: bool = True) 
     )
     if state.status is None or state.status in NOT_REACHED:
         return None
-    reached = state.at("delivered") if channels.reports_delivery(channel) else state.at("sent")
+    reached = state.at(reached_milestone(channel))
     if reached is None:
         return None
     return Moments(reached=reached, opened=state.at("opened"), clicked=state.at("clicked"))

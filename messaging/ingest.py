@@ -56,7 +56,7 @@ from messaging.message_states import (
 )
 from messaging.models import Message, MessageEvent
 from messaging.reporting import outbox
-from messaging.status import AFTER_SEND_TYPES, EventFact, Implied, newly_implied
+from messaging.status import AFTER_SEND_TYPES, HANDED_OVER, EventFact, Implied, newly_implied
 
 # Clocks are bounded (DESIGN.md): no stored timestamp lies outside
 # [message created, received + CLOCK_SKEW].
@@ -72,8 +72,6 @@ PROVIDER_CHANNELS = {
 }
 # Backends that stand in for every provider of their channel.
 ANY_PROVIDER = frozenset({"", "capture"})
-# Events after which a provider may speak for the message.
-_HANDED_OVER = frozenset({EventType.SENT, EventType.ATTEMPTED})
 
 
 class EventRefused(ValueError):
@@ -168,9 +166,9 @@ def apply_events(events: Sequence[Event], *, strict: bool = False) -> IngestResu
         handed_over = {
             message_id
             for message_id, facts in stored.items()
-            if any(fact.type in _HANDED_OVER for fact in facts)
+            if any(fact.type in HANDED_OVER for fact in facts)
         }
-        handed_over.update(event.message_id for event in matched if event.type in _HANDED_OVER)
+        handed_over.update(event.message_id for event in matched if event.type in HANDED_OVER)
         new_rows: list[tuple] = []
         new_by_message: dict[int, list[Event]] = defaultdict(list)
         for event in matched:

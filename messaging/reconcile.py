@@ -30,7 +30,7 @@ from messaging.message_states import (
 )
 from messaging.models import Message, MessageEvent
 from messaging.reattribution import ConversionDrift, conversion_drift, repair_conversions
-from messaging.status import AFTER_SEND_TYPES
+from messaging.status import AFTER_SEND_TYPES, HANDED_OVER
 
 _CHUNK = 2000
 
@@ -164,10 +164,10 @@ def rule_breaches(campaign_id: int | None = None) -> list[tuple[int, int, str]]:
     for rule, condition in checks:
         for event_id, message_id in events.filter(condition).values_list("id", "message_id"):
             found.append((message_id, event_id, rule))
-    # Handed to a provider: sent, or attempted (a provider's callback may beat
-    # the commit of our "sent", and then counts).
+    # Handed to a provider (messaging.status.HANDED_OVER): a provider's
+    # callback may beat the commit of our "sent", and then counts.
     handed_over = MessageEvent.objects.filter(
-        message_id=OuterRef("message_id"), type__in=("sent", "attempted")
+        message_id=OuterRef("message_id"), type__in=list(HANDED_OVER)
     )
     unsent = (
         events.filter(type__in=AFTER_SEND_TYPES)

@@ -52,6 +52,10 @@ VERDICTS = frozenset({EventType.FAILED, EventType.UNDELIVERABLE, EventType.SUPPR
 # Engagement and the provider's verdicts on delivery: only a message that was
 # sent can have them (messaging.ingest refuses them otherwise).
 AFTER_SEND_TYPES = frozenset(t for t, stage in STATUS_CLASS.items() if stage >= 2)
+# After these (in some attempt) the message was handed to the provider's call,
+# and the provider may speak for it: engagement and its verdicts count
+# (messaging.ingest admits them; reconcile checks it).
+HANDED_OVER = frozenset({EventType.SENT, EventType.ATTEMPTED})
 HISTORY_ONLY = frozenset(
     {EventType.ACCEPTED, EventType.DEFERRED, EventType.UNKNOWN, EventType.REFUSED}
 )

@@ -45,13 +45,15 @@ from messaging.audience.suppression import (
     suppressions_expire,
 )
 from messaging.models import MessageEvent, Suppression, SuppressionReason
+from messaging.status import IMPLIED_BY
 
 # Event.suppression values that are not suppression reasons.
 UNSUBSCRIBED = "unsubscribed"
 RESUBSCRIBED = "resubscribed"
 
-# Events that prove the address took a message: they reset the soft-bounce count.
-_DELIVERY_PROOF = (EventType.DELIVERED, EventType.OPENED, EventType.CLICKED)
+# Events that prove the address took a message, as the status engine reads
+# them (a delivery, or what implies one): they reset the soft-bounce count.
+_DELIVERY_PROOF = (EventType.DELIVERED, *sorted(IMPLIED_BY[EventType.DELIVERED]))
 
 _AUDIT_SOURCE = {
     Source.PROVIDER: AuditSource.PROVIDER,

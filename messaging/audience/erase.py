@@ -26,6 +26,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from campaigns.channels import ADDRESSED_TO_PERSON
 from campaigns.mailbox import erased_address
 from campaigns.vocabulary import Channel
 from messaging.audience.audit import AuditAction, AuditEntry, AuditSubject, Change, entry, record
@@ -71,7 +72,6 @@ PERSONAL_KEYS = frozenset(
         "push_token",
     }
 )
-_PERSONAL_CHANNELS = (Channel.EMAIL, Channel.SMS, Channel.PUSH, Channel.AIRSHIP)
 
 
 class Redactor:
@@ -126,7 +126,7 @@ def person_erase(*, person: Person, change: Change) -> Person:
         emails = {normalise_address(person.email)} if person.email else set()
         emails |= {normalise_address(a) for _, ch, a in messages if ch == Channel.EMAIL and a}
         values = {person.email, person.phone, person.push_token, *emails}
-        values |= {a for _, ch, a in messages if ch in _PERSONAL_CHANNELS and a}
+        values |= {a for _, ch, a in messages if ch in ADDRESSED_TO_PERSON and a}
         values = {v for v in values if v}
         redactor = Redactor(values)
 
@@ -212,7 +212,7 @@ def _messages(messages: list[tuple[int, str, str]], redactor: Redactor, now) -> 
     # which its deliverability counters are filed under.
     kept: dict[str, list[int]] = defaultdict(list)
     for message_id, channel, address in messages:
-        if channel in _PERSONAL_CHANNELS:
+        if channel in ADDRESSED_TO_PERSON:
             kept[erased_address(address) if channel == Channel.EMAIL else ""].append(message_id)
     for address, ids in kept.items():
         Message.objects.filter(id__in=ids).update(address=address)

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from campaigns import channels
 from campaigns.models import Action
 from campaigns.vocabulary import Channel, EventType, Source, Status
 from messaging import counters, ingest
@@ -54,10 +55,6 @@ NO_ADDRESS = {
 }
 
 
-# The channels whose messages go to the person (an unsubscribe stops them).
-ADDRESSED_TO_PERSON = frozenset({Channel.EMAIL, Channel.SMS, Channel.PUSH, Channel.AIRSHIP})
-
-
 class NotAllowed(ValueError):
     """The message is not in a state that allows this (API callers answer 409)."""
 
@@ -89,7 +86,7 @@ def presend_verdict(
     """Why this message must not reach a provider: (event type, reason), or None."""
     if person.deleted_at is not None:
         return EventType.UNDELIVERABLE, REASON_DELETED
-    if person.unsubscribed_at is not None and message.channel in ADDRESSED_TO_PERSON:
+    if person.unsubscribed_at is not None and message.channel in channels.ADDRESSED_TO_PERSON:
         # Slack and webhook actions go to their action's target, not to the
         # person: an unsubscribe does not stop them.
         return EventType.UNDELIVERABLE, REASON_UNSUBSCRIBED

@@ -2,7 +2,7 @@
 import os
 import sys
 
-SERVING = {"runserver", "testserver"}
+SERVING = {"runserver", "testserver", "serve_demo"}
 
 
 def main() -> None:

@@ -22,7 +22,8 @@ DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
     # Whatever serves or works with DEBUG off (config.wsgi, manage.py
-    # runserver, Celery workers) needs the key from the environment, so every
+    # runserver and serve_demo, Celery workers) needs the key from the
+    # environment, so every
     # process signs sessions and tracking tokens alike. DEBUG and manage.py's
     # other commands (seed_demo, migrate…) fall back to a random key kept
     # under var/.

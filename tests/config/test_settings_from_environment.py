@@ -110,6 +110,17 @@ def test_management_commands_run_without_a_secret_key_but_the_served_app_does_no
     )
     assert served.returncode != 0
     assert "SECRET_KEY must be set" in served.stderr
+    # The demo's server too (with DEBUG on, as make run starts it, it may).
+    demo = subprocess.run(
+        [sys.executable, "manage.py", "serve_demo", "127.0.0.1:0"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert demo.returncode != 0
+    assert "SECRET_KEY must be set" in demo.stderr
 
 
 def _wsgi_start(**env):

@@ -32,7 +32,7 @@ from django.utils import timezone
 from campaigns import channels
 from campaigns.mailbox import APPLE, GMAIL, MAILBOX_PROVIDERS, MICROSOFT, OTHER, YAHOO
 from campaigns.mailbox import mailbox_provider as mailbox_provider
-from campaigns.vocabulary import Channel, EventType, Status
+from campaigns.vocabulary import Channel, Status
 
 __all__ = [
     "APPLE",
@@ -110,34 +110,17 @@ def normalise_bounce_reason(text: str) -> str:
     return s[:REASON_LENGTH].strip() or NO_REASON
 
 
-def _bounce_reason(facts: Iterable[Any]) -> str:
-    """The reason of the message's latest human bounce (the one that sets its
-    bounce type in the status engine)."""
-    latest = None
-    for fact in facts:
-        if fact.type != EventType.BOUNCED or fact.machine:
-            continue
-        if latest is None or (fact.occurred_at, fact.key) > (latest.occurred_at, latest.key):
-            latest = fact
-    return latest.reason if latest is not None else ""
-
-
 # --- Writing --------------------------------------------------------------------
 
 
-def moves_counters(new_events: Iterable[Any]) -> bool:
-    """Whether events that leave a message's state unchanged still move its
-    deliverability counters: a later bounce carries a new reason."""
-    return any(event.type == EventType.BOUNCED and not event.machine for event in new_events)
-
-
 def add_contribution(
-    out: dict[tuple, int], *, channel: str, address: str, state: Any, facts: Iterable[Any]
+    out: dict[tuple, int], *, channel: str, address: str, state: Any
 ) -> dict[tuple, int]:
     """Adds an email message's deliverability counters to its contribution
     ``out`` (as message_contribution built it): each action and series
     counter again under the recipient's mailbox provider, and a bounced
-    message's normalised reason. Other channels add nothing."""
+    message's normalised reason (its latest bounce's: the status engine's
+    MessageState.bounce_reason). Other channels add nothing."""
     if channel != Channel.EMAIL or not out:
         return out
     prefix = _prefix(mailbox_provider(address))
@@ -152,7 +135,7 @@ def add_contribution(
             extra[("series", key[1], key[2], key[3], prefix + key[4])] = value
     bounce_type = getattr(state, "bounce_type", None)
     if bounce_type and action_id is not None:
-        reason = normalise_bounce_reason(_bounce_reason(facts))
+        reason = normalise_bounce_reason(state.bounce_reason)
         extra[("bounce", action_id, bounce_type, reason)] = 1
     out.update(extra)
     return out

@@ -37,7 +37,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from campaigns import channels, deliverability
+from campaigns import channels
 from campaigns.metrics import contribution_delta
 from campaigns.models import Link
 from campaigns.vocabulary import Channel, EventType, Source
@@ -201,7 +201,7 @@ def apply_events(events: Sequence[Event], *, strict: bool = False) -> IngestResu
             after_facts = before_facts + [_fact(event) for event in new_events]
             before = state_of_message(message, before_facts)
             after = state_of_message(message, after_facts)
-            if after == before and not deliverability.moves_counters(new_events):
+            if after == before:
                 continue  # history only: nothing derived moves
             appeared = newly_implied(before, after, new_events)
             if appeared:
@@ -213,8 +213,8 @@ def apply_events(events: Sequence[Event], *, strict: bool = False) -> IngestResu
                     implied[message_id] = appeared
             delta.update(
                 contribution_delta(
-                    contribution_of(message, before, before_facts),
-                    contribution_of(message, after, after_facts),
+                    contribution_of(message, before),
+                    contribution_of(message, after),
                 )
             )
             if after is not None:
@@ -439,9 +439,7 @@ def messages_discard(
             facts[message_id].append(fact)
         delta: Counter = Counter()
         for message in messages:
-            before = contribution_of(
-                message, state_of_message(message, facts[message.id]), facts[message.id]
-            )
+            before = contribution_of(message, state_of_message(message, facts[message.id]))
             delta.update(contribution_delta(before, Counter()))
             message.discarded_at = now
             message.updated_at = now

@@ -139,11 +139,7 @@ def opens_tracked(message: Message | LockedMessage) -> bool:
     return tracked
 
 
-def contribution_of(
-    message: Message | LockedMessage,
-    state: MessageState | None,
-    facts: Iterable[EventFact] = (),
-) -> Counter:
+def contribution_of(message: Message | LockedMessage, state: MessageState | None) -> Counter:
     out = message_contribution(
         action_id=message.action_id,
         channel=message.channel,
@@ -152,7 +148,7 @@ def contribution_of(
     )
     # Deliverability counters (by mailbox provider, bounce reasons): email only.
     return deliverability.add_contribution(
-        out, channel=message.channel, address=message.address, state=state, facts=facts
+        out, channel=message.channel, address=message.address, state=state
     )
 
 

@@ -85,7 +85,7 @@ def recount_messages(queryset) -> tuple[Counter, list[Message], dict[tuple, int]
             facts[message_id].append(fact)
         for message in chunk:
             state = state_of_message(message, facts[message.id])
-            contribution = contribution_of(message, state, facts[message.id])
+            contribution = contribution_of(message, state)
             expected.update(contribution)
             for key in contribution:
                 campaign_of_key[key] = message.campaign_id

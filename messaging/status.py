@@ -116,6 +116,7 @@ class MessageState:
     status: str | None
     milestones: dict[str, datetime | None]
     bounce_type: str | None
+    bounce_reason: str  # the latest bounce's, as it gives bounce_type
     failure_reason: str
     open_count: int
     click_count: int
@@ -289,6 +290,7 @@ def compute_state(channel: str, events: Iterable[EventFact], *, opens: bool = Tr
         status=status,
         milestones=milestones,
         bounce_type=bounce_type,
+        bounce_reason=latest_bounce.reason if latest_bounce is not None else "",
         failure_reason=latest_reasoned.reason if latest_reasoned else "",
         open_count=open_count,
         click_count=clicks,

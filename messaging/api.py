@@ -40,7 +40,7 @@ from messaging.conversions import message_conversions, person_event_record
 from messaging.events import Event
 from messaging.filters import ApiMessageFilter, SuppressionFilter
 from messaging.ingest import CLOCK_SKEW, EventRefused, apply_events
-from messaging.message_states import fact_of
+from messaging.message_states import timeline_implied, timeline_order
 from messaging.models import Message, MessageEvent, Person, Suppression
 from messaging.sending import rendering
 from messaging.serializers import (
@@ -55,7 +55,6 @@ from messaging.serializers import (
     SendSerializer,
     SuppressionSerializer,
 )
-from messaging.status import IMPLIED_BY, RANK, implied_events
 
 
 class EmptySerializer(StrictSerializer):
@@ -276,7 +275,7 @@ def message_timeline(message: Message) -> list[dict]:
                 detail.setdefault(name, row[name])
         entries.append(
             (
-                (row["occurred_at"], row["received_at"], 1, row["id"]),
+                timeline_order(row),
                 {
                     "type": row["type"],
                     "occurred_at": row["occurred_at"],
@@ -289,29 +288,19 @@ def message_timeline(message: Message) -> list[dict]:
                 },
             )
         )
-    opens = message.action.track_opens
-    facts = [fact_of(row) for row in rows]
-    for event_type, moment in implied_events(message.channel, facts, opens=opens):
-        implying = [
-            row
-            for row in rows
-            if row["type"] in IMPLIED_BY.get(event_type, ())
-            and row["occurred_at"] == moment
-            and not row["machine"]
-        ]
-        received_at = implying[0]["received_at"] if implying else moment
+    for order, implied in timeline_implied(message, rows):
         entries.append(
             (
-                (moment, received_at, 0, RANK[event_type]),
+                order,
                 {
-                    "type": event_type,
-                    "occurred_at": moment,
-                    "received_at": received_at,
+                    "type": implied["type"],
+                    "occurred_at": implied["occurred_at"],
+                    "received_at": implied["received_at"],
                     "source": Source.IMPLIED.value,
                     "machine": False,
                     "link": None,
-                    "attempt": implying[0]["attempt"] if implying else message.attempt,
-                    "detail": {"implied_by": implying[0]["type"]} if implying else {},
+                    "attempt": implied["attempt"],
+                    "detail": {"implied_by": by} if (by := implied["implied_by"]) else {},
                 },
             )
         )

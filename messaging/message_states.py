@@ -20,7 +20,15 @@ from campaigns.metrics import message_contribution
 from campaigns.models import Action
 from messaging import counters, history
 from messaging.models import Message, MessageEvent
-from messaging.status import MILESTONES, EventFact, MessageState, compute_state
+from messaging.status import (
+    IMPLIED_BY,
+    MILESTONES,
+    RANK,
+    EventFact,
+    MessageState,
+    compute_state,
+    implied_events,
+)
 
 
 class LockedMessage(NamedTuple):
@@ -215,3 +223,52 @@ def save_message_states(messages: Sequence[Message | SimpleNamespace], now: date
     for message in messages:
         message.updated_at = now
     counters.bulk_update_rows(Message, messages, [*STATE_FIELDS, "updated_at"])
+
+
+# --- A message's timeline (the API's events and the message page) ---------------
+
+
+def _get(row: dict | MessageEvent, name: str):
+    return row[name] if isinstance(row, dict) else getattr(row, name)
+
+
+def timeline_order(row: dict | MessageEvent) -> tuple:
+    """Where a stored event (a row with id, occurred_at, received_at, or the
+    model) sits in its message's timeline: by occurred_at, then received_at,
+    then id. The API's events and the message page both sort by it."""
+    return (_get(row, "occurred_at"), _get(row, "received_at"), 1, _get(row, "id"))
+
+
+def timeline_implied(
+    message: Message, rows: Sequence[dict | MessageEvent]
+) -> list[tuple[tuple, dict]]:
+    """The timeline's implied events (messaging.status.implied_events) of a
+    message whose stored events are ``rows`` (rows with EVENT_FIELDS, id and
+    received_at, or the models), each as (its timeline_order key, {type,
+    occurred_at, received_at, attempt, implied_by}): just before the first
+    stored event that implies it, in journey order among themselves."""
+    facts = [fact_of(row) for row in rows]
+    entries = []
+    for event_type, moment in implied_events(message.channel, facts, opens=opens_tracked(message)):
+        implying = [
+            row
+            for row in rows
+            if _get(row, "type") in IMPLIED_BY[event_type]
+            and _get(row, "occurred_at") == moment
+            and not _get(row, "machine")
+        ]
+        first = min(implying, key=timeline_order, default=None)
+        received_at = _get(first, "received_at") if first is not None else moment
+        entries.append(
+            (
+                (moment, received_at, 0, RANK[event_type]),
+                {
+                    "type": event_type,
+                    "occurred_at": moment,
+                    "received_at": received_at,
+                    "attempt": _get(first, "attempt") if first is not None else message.attempt,
+                    "implied_by": _get(first, "type") if first is not None else "",
+                },
+            )
+        )
+    return entries

@@ -26,10 +26,10 @@ from config import access
 from messaging import sending
 from messaging.csv_export import csv_lines
 from messaging.filters import MessageFilter
-from messaging.message_states import fact_of
+from messaging.message_states import timeline_implied, timeline_order
 from messaging.models import Message, MessageEvent
 from messaging.preview import message_preview
-from messaging.status import MILESTONES, RANK, implied_events
+from messaging.status import MILESTONES
 
 PAGE_SIZE = 50
 EXPORT_CHUNK = 2000
@@ -260,7 +260,7 @@ def message_timeline(message: Message) -> list[dict[str, Any]]:
     )
     rows = [
         {
-            "sort": (event.occurred_at, 1, event.received_at, event.id),
+            "sort": timeline_order(event),
             "type": event.type,
             "occurred_at": event.occurred_at,
             "received_at": event.received_at,
@@ -280,16 +280,13 @@ def message_timeline(message: Message) -> list[dict[str, Any]]:
         }
         for event in events
     ]
-    facts = [fact_of(e) for e in events]
-    opens = message.action.track_opens
-    for event_type, moment in implied_events(message.channel, facts, opens=opens):
+    for order, implied in timeline_implied(message, events):
         rows.append(
             {
-                # Before the stored events of the same instant (the implied
-                # open precedes the click that implies it), in journey order.
-                "sort": (moment, 0, moment, RANK[event_type]),
-                "type": event_type,
-                "occurred_at": moment,
+                # Just before the stored event that implies it (the API's order).
+                "sort": order,
+                "type": implied["type"],
+                "occurred_at": implied["occurred_at"],
                 "received_at": None,
                 "source": Source.IMPLIED.value,
                 "machine": False,
@@ -298,6 +295,7 @@ def message_timeline(message: Message) -> list[dict[str, Any]]:
                 "reason": "",
                 "provider": "",
                 "detail": "",
+                "attempt": implied["attempt"],
             }
         )
     rows.sort(key=lambda row: row["sort"])

@@ -44,8 +44,8 @@ def _rows(m: dict[str, Any]) -> list[dict[str, Any]]:
                 "bounced": count(counts["bounced"]),
                 "spammed": count(counts["spammed"]),
                 "machine_opens": count(totals["machine_opens"]),
-                # Share of all pixel loads that were machines (Apple's
-                # prefetching among them): how much of "opens" was never read.
+                # Machine opens' share of all opens, human (pixel, provider,
+                # implied by a click) and machine: how much was never read.
                 "machine_share": pct(metrics.rate(totals["machine_opens"], opens)),
                 "rates": [
                     {"name": name, "text": pct(rates[name]), "formula": metrics.RATE_FORMULAS[name]}

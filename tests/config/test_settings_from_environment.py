@@ -91,36 +91,24 @@ def test_management_commands_run_without_a_secret_key_but_the_served_app_does_no
         for k, v in os.environ.items()
         if k not in ("SECRET_KEY", "DEBUG", "DJANGO_SETTINGS_MODULE", "DATABASE_URL")
     }
-    command = subprocess.run(
-        [sys.executable, "manage.py", "check"],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+
+    def run(*argv: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, *argv],
+            cwd=ROOT,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    command = run("manage.py", "check")
     assert command.returncode == 0, command.stderr
-    served = subprocess.run(
-        [sys.executable, "-c", "import config.wsgi"],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert served.returncode != 0
-    assert "SECRET_KEY must be set" in served.stderr
-    # The demo's server too (with DEBUG on, as make run starts it, it may).
-    demo = subprocess.run(
-        [sys.executable, "manage.py", "serve_demo", "127.0.0.1:0"],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert demo.returncode != 0
-    assert "SECRET_KEY must be set" in demo.stderr
+    # The WSGI app, and the demo's server (with DEBUG on, as make run starts
+    # it, it may use the development key).
+    for served in (run("-c", "import config.wsgi"), run("manage.py", "serve_demo", "127.0.0.1:0")):
+        assert served.returncode != 0
+        assert "SECRET_KEY must be set" in served.stderr
 
 
 def _wsgi_start(**env):

@@ -12,20 +12,16 @@ from messaging import sending
 from messaging.sending.backends import Outcome, ProviderTimeout, SendRequest
 from messaging.sending.backends.simulated import SimulatedBackend
 from messaging.sending.simulator import Simulator
-from messaging.webhooks.providers import base
 from tests import factories
 from tests.ingest.helpers import assert_no_drift
-from tests.pipeline.helpers import reload, use_backend
+from tests.pipeline.helpers import reload, use_simulated
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def simulated(settings):
-    private_pem, public_key = base.generate_p256_keypair()
-    settings.SENDGRID_WEBHOOK_VERIFICATION_KEY = [public_key]
-    settings.TIDINGS_SIMULATOR_SENDGRID_KEY = private_pem
-    use_backend(settings, "simulated")
+    use_simulated(settings)
     settings.TIDINGS_SIMULATOR_RATES = {"email": {"transient_error": 0.0}}
     # One try: a lost answer reads failed "outcome unknown" at once.
     settings.TIDINGS_SEND_MAX_TRIES = 1

@@ -14,19 +14,15 @@ from messaging.sending.backends import Outcome, SendRequest
 from messaging.webhooks.providers import base, sendgrid, twilio
 from tests import factories
 from tests.ingest.helpers import assert_no_drift
-from tests.pipeline.helpers import reload, use_backend
+from tests.pipeline.helpers import reload, use_simulated
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def secrets(settings):
-    private_pem, public_key = base.generate_p256_keypair()
-    settings.SENDGRID_WEBHOOK_VERIFICATION_KEY = [public_key]
-    settings.TIDINGS_SIMULATOR_SENDGRID_KEY = private_pem
     settings.TWILIO_AUTH_TOKEN = ["twilio-auth-token-for-tests"]
-    use_backend(settings, "simulated")
-    return public_key
+    return use_simulated(settings)
 
 
 def send(action, people, capture):

@@ -50,10 +50,15 @@ def test_a_name_rebound_to_loopback_after_the_check_is_refused_when_connecting(
     sent_message()
     notifications_deliver(budget_seconds=1)
     assert receiver.all() == []
-    attempt = ReportingDelivery.objects.get()
-    assert "outbound address guard" in attempt.error
-    assert "127.0.0.1" in attempt.error and attempt.status_code is None
-    assert len(rebinding) == 2  # the check before the request, then the connection's
+    # Retries come fast in tests: a slow run may try again within its budget.
+    attempts = list(ReportingDelivery.objects.order_by("id"))
+    assert attempts
+    for attempt in attempts:
+        assert "outbound address guard" in attempt.error
+        assert "127.0.0.1" in attempt.error and attempt.status_code is None
+    # The first try: the check before the request (public), then the
+    # connection's own lookup (this machine); any later try stops at its check.
+    assert len(rebinding) == len(attempts) + 1
 
 
 def test_the_demo_receiver_stays_reachable_with_debug_on(settings):

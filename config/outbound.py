@@ -109,9 +109,14 @@ def outbound_url_check(url: str) -> None:
         raise OutboundRefused("credentials in the URL are not allowed")
     if getattr(settings, "TIDINGS_OUTBOUND_ALLOW_PRIVATE", False):
         return
-    port = port or (443 if parts.scheme == "https" else 80)
+    checked_addresses(host, port or (443 if parts.scheme == "https" else 80))
+
+
+def checked_addresses(host: str, port: int) -> list[str]:
+    """The addresses ``host`` resolves to (itself when it is one), every one
+    public; raises OutboundRefused naming the first that is not."""
     try:
-        addresses = [str(ipaddress.ip_address(host))]
+        addresses = [str(ipaddress.ip_address(host.strip("[]")))]
     except ValueError:
         if host.rstrip(".").endswith(".localhost") or host.rstrip(".") == "localhost":
             raise OutboundRefused(f"{host} is this machine") from None
@@ -120,6 +125,7 @@ def outbound_url_check(url: str) -> None:
         reason = address_refusal(address)
         if reason:
             raise OutboundRefused(f"{host} resolves to {address}: {reason}")
+    return addresses
 
 
 class _GuardedConnection:
@@ -135,19 +141,12 @@ class _GuardedConnection:
         if getattr(settings, "TIDINGS_OUTBOUND_ALLOW_PRIVATE", False) or self.exempt(host, port):
             return super()._new_conn()
         try:
-            addresses = [str(ipaddress.ip_address(host.strip("[]")))]
-        except ValueError:
-            addresses = resolve(host, port)
+            addresses = checked_addresses(host, port)
+        except OutboundRefused as exc:
+            refusal = f"refused by the outbound address guard: {exc}"
+            raise NewConnectionError(self, refusal) from None
         if not addresses:
             raise NewConnectionError(self, f"{host} does not resolve")
-        for address in addresses:
-            reason = address_refusal(address)
-            if reason:
-                raise NewConnectionError(
-                    self,
-                    "refused by the outbound address guard: "
-                    f"{host} resolves to {address}: {reason}",
-                )
         failure: OSError | None = None
         for address in addresses:
             try:

@@ -69,18 +69,19 @@ class _Form(dict[str, list[str]]):
 
 
 def _form(body: bytes) -> _Form:
-    # Blank values are signed too (name + ""), so keep them.
-    return _Form(parse_qs(body.decode("utf-8"), keep_blank_values=True))
-
-
-def verify(*, body: bytes, headers: Mapping[str, str], url: str, secrets: list[str]) -> None:
-    tokens = base.require_secrets(secrets)
     try:
-        params = _form(body)
+        text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         # Malformed (400), not unsigned: Twilio signs the decoded parameters,
         # and these bytes decode to none.
         raise base.MalformedPayload("Twilio body is not UTF-8 form data") from exc
+    # Blank values are signed too (name + ""), so keep them.
+    return _Form(parse_qs(text, keep_blank_values=True))
+
+
+def verify(*, body: bytes, headers: Mapping[str, str], url: str, secrets: list[str]) -> None:
+    tokens = base.require_secrets(secrets)
+    params = _form(body)
     signature = base.header(headers, SIGNATURE_HEADER)
     if not signature:
         raise base.SignatureError("X-Twilio-Signature is missing")
@@ -118,10 +119,7 @@ def parse(
     url: str = "",
     received_at: datetime,
 ) -> list[Event]:
-    try:
-        params = _form(body)
-    except UnicodeDecodeError as exc:
-        raise base.MalformedPayload("Twilio body is not UTF-8 form data") from exc
+    params = _form(body)
     detail: dict[str, Any] = {k: v[0] if len(v) == 1 else v for k, v in params.items()}
     sid = _first(params, "MessageSid") or _first(params, "SmsSid")
     status = (_first(params, "MessageStatus") or _first(params, "SmsStatus")).lower()

@@ -72,17 +72,20 @@ EVENT_FIELDS = (
 )
 
 
+def _get(row: dict | MessageEvent, name: str):
+    return row[name] if isinstance(row, dict) else getattr(row, name)
+
+
 def fact_of(row: dict | MessageEvent) -> EventFact:
-    get = row.get if isinstance(row, dict) else lambda name: getattr(row, name)
     return EventFact(
-        type=get("type"),
-        occurred_at=get("occurred_at"),
-        key=get("idempotency_key"),
-        machine=get("machine"),
-        bounce_type=get("bounce_type"),
-        reason=get("reason"),
-        link_id=get("link_id"),
-        attempt=get("attempt"),
+        type=_get(row, "type"),
+        occurred_at=_get(row, "occurred_at"),
+        key=_get(row, "idempotency_key"),
+        machine=_get(row, "machine"),
+        bounce_type=_get(row, "bounce_type"),
+        reason=_get(row, "reason"),
+        link_id=_get(row, "link_id"),
+        attempt=_get(row, "attempt"),
     )
 
 
@@ -226,10 +229,6 @@ def save_message_states(messages: Sequence[Message | SimpleNamespace], now: date
 
 
 # --- A message's timeline (the API's events and the message page) ---------------
-
-
-def _get(row: dict | MessageEvent, name: str):
-    return row[name] if isinstance(row, dict) else getattr(row, name)
 
 
 def timeline_order(row: dict | MessageEvent) -> tuple:

@@ -23,10 +23,9 @@ SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
     # Whatever serves or works with DEBUG off (config.wsgi, manage.py
     # runserver and serve_demo, Celery workers) needs the key from the
-    # environment, so every
-    # process signs sessions and tracking tokens alike. DEBUG and manage.py's
-    # other commands (seed_demo, migrate…) fall back to a random key kept
-    # under var/.
+    # environment, so every process signs sessions and tracking tokens
+    # alike. DEBUG and manage.py's other commands (seed_demo, migrate…) fall
+    # back to a random key kept under var/.
     if not DEBUG and not env_bool("TIDINGS_COMMAND_LINE", False):
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
     SECRET_KEY = development_secret_key(VAR_DIR / "secret_key")

@@ -24,9 +24,11 @@ transaction, record each outcome.
   ``TIDINGS_REPORTING_DISABLE_AFTER_HOURS`` is disabled with a note.
 - **Disabled endpoints**: nothing claims their notifications (a disabled
   endpoint is not subscribed), so those still pending end failed, each with
-  an attempt row saying why: in the transaction that disables an endpoint
-  automatically, and at the start of every delivery run for one a person
-  disabled (or a redelivery to one).
+  an attempt row saying why, in the transaction that disables the endpoint
+  (automatically here, or by a person: reporting.services); every delivery
+  run also ends the few that come after (a redelivery to a disabled
+  endpoint, an outbox row committed by a batch that read the endpoint as
+  enabled while it was being disabled).
 """
 
 from __future__ import annotations
@@ -261,8 +263,8 @@ def notifications_deliver(
     limit = limit or settings.TIDINGS_REPORTING_BATCH_SIZE
     stop_at = time.monotonic() + budget
     report = DeliveryReport()
-    # Endpoints a person disabled (the API and the admin only save the
-    # webhook) and redeliveries to a disabled one: every run ends them.
+    # What reached a disabled endpoint after its disabling ended the rest (a
+    # redelivery, a batch's outbox row racing the disable): one query.
     report.failed += notifications_end_disabled(now=timezone.now())
     while True:
         if time.monotonic() >= stop_at:

@@ -28,6 +28,23 @@ def deliver_all(timeout: float = 30) -> None:
         time.sleep(0.01)
 
 
+def guard_refusals(receiver, naming: str) -> list:
+    """Runs delivery for a second and returns its attempts, each refused by
+    the outbound address guard (naming ``naming``) and retried later, with
+    nothing received. Retries come fast in tests: a slow run may try again
+    within its budget, so there may be more than one."""
+    from messaging.reporting.models import ReportingDelivery
+
+    notifications_deliver(budget_seconds=1)
+    assert receiver.all() == []
+    attempts = list(ReportingDelivery.objects.order_by("id"))
+    assert attempts
+    for attempt in attempts:
+        assert "outbound address guard" in attempt.error and naming in attempt.error
+        assert attempt.status_code is None and attempt.next_retry_at is not None
+    return attempts
+
+
 def sent_message(**kw):
     message = factories.message(**kw)
     apply(factories.event(message, EventType.SENT, 1))
